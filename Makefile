@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check ci db-stop clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+## run: embedded PostgreSQL (unless DATABASE_URL is set), migrate, seed, serve + relay
+run: $(STAMP)
+	$(BIN)/python -m vitalbridge.dev.run
+
+## test: the whole suite against a throwaway PostgreSQL (or TEST_DATABASE_URL)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint test
+
+## db-stop: stop an embedded server left running by a killed `make run`
+db-stop: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from vitalbridge.dev.embedded import stop; stop(Path('.pgdata').resolve())"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache var

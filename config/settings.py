@@ -1,0 +1,103 @@
+"""Every setting the app reads, its environment variable and its default.
+
+Settings are read once per ``create_app`` call, never at import, so tests and CLI
+commands can change the environment before building an app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from sqlalchemy.engine import make_url
+
+ENVIRONMENTS = ("development", "testing", "production")
+DEV_ONLY_PEPPER = "dev-only-pepper-not-for-production"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; each field's metadata names its environment variable."""
+
+    env: str = field(default="development", metadata={"env": "VITALBRIDGE_ENV"})
+    database_url: str = field(default="", metadata={"env": "DATABASE_URL"})
+    database_app_url: str = field(default="", metadata={"env": "DATABASE_APP_URL"})
+    database_app_role: str = field(default="vitalbridge_app", metadata={"env": "DATABASE_APP_ROLE"})
+    database_relay_url: str = field(default="", metadata={"env": "DATABASE_RELAY_URL"})
+    database_relay_role: str = field(
+        default="vitalbridge_relay", metadata={"env": "DATABASE_RELAY_ROLE"}
+    )
+    database_replica_url: str = field(default="", metadata={"env": "DATABASE_REPLICA_URL"})
+    database_pool_size: int = field(default=5, metadata={"env": "DATABASE_POOL_SIZE"})
+    log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL"})
+    max_body_bytes: int = field(default=1_048_576, metadata={"env": "MAX_BODY_BYTES"})
+    api_key_pepper: str = field(default="", metadata={"env": "API_KEY_PEPPER"})
+    idempotency_ttl_hours: int = field(default=24, metadata={"env": "IDEMPOTENCY_TTL_HOURS"})
+    idempotency_lock_seconds: int = field(
+        default=60, metadata={"env": "IDEMPOTENCY_LOCK_SECONDS"}
+    )
+    outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
+    outbox_batch_size: int = field(default=200, metadata={"env": "OUTBOX_BATCH_SIZE"})
+
+    @property
+    def app_url(self) -> str:
+        """The URL the web app and query bus use: a role that owns nothing."""
+        return self.database_app_url or _with_user(self.database_url, self.database_app_role)
+
+    @property
+    def relay_url(self) -> str:
+        """The URL the outbox relay uses to read every tenant's outbox rows."""
+        return self.database_relay_url or _with_user(
+            self.database_url, self.database_relay_role
+        )
+
+    def to_flask(self) -> dict[str, object]:
+        """The Flask config keys derived from these settings."""
+        return {"SETTINGS": self, "MAX_CONTENT_LENGTH": self.max_body_bytes}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``), then apply overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = environ.get(f.metadata["env"])
+        if raw not in (None, ""):
+            values[f.name] = _convert(f.name, f.metadata["env"], raw, type(f.default))
+    values.update(overrides)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    return _validated(settings)
+
+
+def _convert(name: str, env_name: str, raw: str, kind: type) -> object:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{env_name} must be a {kind.__name__}, got {raw!r}") from None
+
+
+def _validated(settings: Settings) -> Settings:
+    if settings.env not in ENVIRONMENTS:
+        raise SettingsError(f"VITALBRIDGE_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    if not settings.database_url:
+        raise SettingsError("DATABASE_URL is not set (make run starts an embedded PostgreSQL)")
+    if settings.env == "production" and not settings.api_key_pepper:
+        raise SettingsError("API_KEY_PEPPER must be set in production (a long random string)")
+    if not settings.api_key_pepper:
+        object.__setattr__(settings, "api_key_pepper", DEV_ONLY_PEPPER)
+    return settings
+
+
+def _with_user(url: str, user: str) -> str:
+    """The same server and database, reached as another role (trust/peer auth setups).
+
+    Production sets DATABASE_APP_URL / DATABASE_RELAY_URL with their own passwords.
+    """
+    return make_url(url).set(username=user, password=None).render_as_string(
+        hide_password=False
+    )

@@ -1,0 +1,24 @@
+"""gunicorn settings: ``gunicorn -c deploy/gunicorn.conf.py wsgi:app``.
+
+Every value can be overridden on the command line or with GUNICORN_CMD_ARGS.
+"""
+
+import os
+
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+# nginx sets X-Forwarded-For / X-Request-ID; trust it only from the local proxy.
+forwarded_allow_ips = "127.0.0.1"
+accesslog = None  # the app logs requests itself, as JSON with request ids
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's metric files (prometheus multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

@@ -1,0 +1,60 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from flask_alembic import Alembic
+from flask_smorest import Api
+
+from config.settings import load_settings
+from vitalbridge.bootstrap import bootstrap
+from vitalbridge.db import Base, owner_engine
+from vitalbridge.demo import demo
+from vitalbridge.http import docs, health, metrics, problems, request_id
+from vitalbridge.logs import configure_logging
+from vitalbridge.messaging.cli import outbox
+from vitalbridge.services import EXTENSION_KEY
+from vitalbridge.tenant.cli import keys, tenants
+from vitalbridge.tenant.views import blueprint as tenant_api
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "migrations")
+API_BLUEPRINTS = [tenant_api]
+
+
+def create_app(**overrides: Any) -> Flask:
+    """Build the app from the environment; ``overrides`` replace individual settings."""
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(settings.to_flask(), **docs.openapi_settings())
+    app.extensions[EXTENSION_KEY] = bootstrap(settings)
+    _register_migrations(app)
+    _register_http(app)
+    for group in (tenants, keys, outbox, demo):
+        app.cli.add_command(group)
+    return app
+
+
+def _register_migrations(app: Flask) -> None:
+    # Migrations run as the owner role (DATABASE_URL); the app itself never does.
+    app.config["ALEMBIC"] = {"script_location": MIGRATIONS}
+    alembic = Alembic(app, metadatas=Base.metadata,
+                      engines=owner_engine(app.config["SETTINGS"]), run_mkdir=False)
+    with app.app_context():
+        app.extensions["migration_heads"] = [s.revision for s in alembic.heads()]
+
+
+def _register_http(app: Flask) -> None:
+    request_id.init_request_ids(app)
+    api = Api(app)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health.blueprint)
+    docs.init_docs(app)
+    metrics.init_metrics(app)
+    # After flask-smorest, so that its JSON error handler is replaced by problem+json.
+    problems.register_error_handlers(app)

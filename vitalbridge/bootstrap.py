@@ -1,0 +1,37 @@
+"""Wiring, done once per app: each domain's handlers, queries and subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import ModuleType
+
+from config.settings import Settings
+from vitalbridge.db import build_database
+from vitalbridge.messaging.bus import CommandBus, QueryBus
+from vitalbridge.messaging.signals import EventSignals
+from vitalbridge.messaging.subscribers import Subscriber, connect
+from vitalbridge.services import Services
+from vitalbridge.tenant import handlers as tenant_handlers
+from vitalbridge.tenant import queries as tenant_queries
+
+# (handlers module, queries module, subscribers) of each domain, in one explicit list.
+DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
+    (tenant_handlers, tenant_queries, ()),
+]
+
+
+def bootstrap(settings: Settings) -> Services:
+    """Build the database, the buses and the event signals, and register every domain."""
+    db = build_database(settings)
+    commands, queries, signals = CommandBus(db), QueryBus(db), EventSignals()
+    for handlers, query_handlers, subscribers in DOMAINS:
+        for command_type, handler in handlers.COMMAND_HANDLERS.items():
+            commands.register(command_type, handler)
+        for name, error in getattr(handlers, "CONSTRAINT_ERRORS", {}).items():
+            commands.register_constraint(name, error)
+        for query_type, query_handler in query_handlers.QUERY_HANDLERS.items():
+            queries.register(query_type, query_handler)
+        for subscriber in subscribers:
+            connect(subscriber, signals, db)
+    return Services(settings=settings, db=db, commands=commands, queries=queries,
+                    signals=signals)

@@ -1,0 +1,93 @@
+"""Engines, sessions and the per-transaction tenant setting.
+
+Three roles reach the database: the owner (migrations), the app role (commands and
+queries, subject to row-level security) and the relay role (reads every tenant's
+outbox). Engines are built by ``create_app``, never at import.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from config.settings import Settings
+
+# Constraint names are part of the contract with Alembic and with error mapping
+# (an exclusion-constraint name tells which rule a conflicting insert broke).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Platform-level rows (a platform key's idempotency records and audit trail) are
+# scoped to this reserved tenant id, so one RLS policy shape covers every table.
+PLATFORM_SCOPE = uuid.UUID(int=0)
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every domain's mapped classes."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def psycopg_url(url: str) -> str:
+    """Force the psycopg 3 driver whatever scheme the operator wrote."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@dataclass
+class Database:
+    """The app's engines and session factories."""
+
+    engine: Engine
+    replica: Engine
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+
+    def dispose(self) -> None:
+        """Close every pooled connection (tests, shutdown)."""
+        self.engine.dispose()
+        if self.replica is not self.engine:
+            self.replica.dispose()
+
+
+def build_database(settings: Settings) -> Database:
+    """Create the primary (and optional replica) engines for the app role."""
+    engine = _engine(settings.app_url, settings.database_pool_size)
+    replica = (
+        _engine(settings.database_replica_url, settings.database_pool_size)
+        if settings.database_replica_url
+        else engine
+    )
+    return Database(
+        engine=engine,
+        replica=replica,
+        sessions=sessionmaker(engine, expire_on_commit=False, autobegin=False),
+        read_sessions=sessionmaker(replica, expire_on_commit=False, autobegin=False),
+    )
+
+
+def owner_engine(settings: Settings) -> Engine:
+    """An engine for the owner role: migrations and role provisioning only."""
+    return create_engine(psycopg_url(settings.database_url), pool_pre_ping=True)
+
+
+def _engine(url: str, pool_size: int) -> Engine:
+    return create_engine(
+        psycopg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def set_tenant(session: Session, tenant_id: uuid.UUID) -> None:
+    """Scope the current transaction to one tenant (row-level security reads it)."""
+    session.execute(
+        text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
+    )

@@ -1,0 +1,1 @@
+"""Developer conveniences: an embedded PostgreSQL and the ``make run`` supervisor."""

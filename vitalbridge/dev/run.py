@@ -1,0 +1,94 @@
+"""``make run``: database, migrations, demo data, then the API and the relay together.
+
+With DATABASE_URL unset it starts an embedded PostgreSQL whose data lives in .pgdata/
+(kept between runs). Ctrl-C or SIGTERM stops everything it started, PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PGDATA = ROOT / ".pgdata"
+VAR = ROOT / "var"
+DATABASE = "vitalbridge"
+
+
+def main() -> int:
+    """Prepare the database, then supervise gunicorn and the outbox relay."""
+    env = dict(os.environ)
+    stop_database = _prepare_database(env)
+    try:
+        _flask(env, "db", "upgrade")
+        _flask(env, "demo", "seed")
+        return _supervise(env)
+    finally:
+        stop_database()
+
+
+def _prepare_database(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    if env.get("DATABASE_URL"):
+        print("Using DATABASE_URL; no embedded PostgreSQL started.", flush=True)
+        return lambda: None
+    from vitalbridge.dev import embedded
+
+    server = embedded.start(PGDATA)
+    embedded.ensure_database(server, DATABASE)
+    env["DATABASE_URL"] = embedded.database_url(server, DATABASE)
+    print(f"Embedded PostgreSQL running, data in {PGDATA}", flush=True)
+    return server.cleanup
+
+
+def _flask(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], env=env,
+                   cwd=ROOT, check=True)
+
+
+def _supervise(env: dict[str, str]) -> int:
+    metrics_dir = VAR / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    port = env.get("PORT", "5000")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                          "--bind", f"127.0.0.1:{port}", "wsgi:app"], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "relay"],
+                         env=env, cwd=ROOT),
+    ]
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print(f"Serving http://127.0.0.1:{port} (Ctrl-C stops everything)", flush=True)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    if not stopping:
+        print("A child process exited; stopping the rest.", file=sys.stderr, flush=True)
+    _stop_children(children)
+    return 0 if stopping else 1
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

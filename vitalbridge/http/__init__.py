@@ -1,0 +1,1 @@
+"""The HTTP edge: authentication, problem details, request ids, pagination, docs."""

@@ -1,0 +1,71 @@
+"""API-key authentication and role checks for views.
+
+The tenant of every request comes from the key, never from the URL or body.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+
+from vitalbridge.messaging.errors import DomainError, PermissionDenied
+from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.services import services
+from vitalbridge.tenant.messages import AuthenticateApiKey, parse_api_key
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TENANT_ROLES = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
+
+
+class Unauthenticated(DomainError):
+    """No key, a malformed key, an unknown key or a revoked key."""
+
+    status = 401
+    type = "unauthenticated"
+    title = "Unauthorized"
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    """Authenticate the request and allow it only for ``roles``."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            if principal.role not in roles:
+                raise PermissionDenied(
+                    f"The role '{principal.role.value}' may not do this; "
+                    f"allowed: {', '.join(r.value for r in roles)}."
+                )
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def authenticate() -> Principal:
+    """The principal of the Bearer key on this request, or 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+    parsed = parse_api_key(token.strip())
+    if parsed is None:
+        raise Unauthenticated("The API key is malformed.")
+    principal = services().queries.ask(
+        AuthenticateApiKey(key=parsed), Principal.system(parsed.tenant_id)
+    )
+    if principal is None:
+        raise Unauthenticated("The API key is unknown or revoked.")
+    g.principal = principal
+    return principal  # type: ignore[no-any-return]
+
+
+def current_principal() -> Principal:
+    """The principal authenticated for this request."""
+    return g.principal  # type: ignore[no-any-return]

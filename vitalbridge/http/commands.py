@@ -1,0 +1,86 @@
+"""Sending a command from a view: idempotency keys, the bus, the acknowledgement reply."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from flask import Response, g, jsonify, request
+
+from vitalbridge.http.auth import current_principal
+from vitalbridge.messaging import idempotency
+from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.messages import Ack, Command
+from vitalbridge.messaging.uow import CommandContext
+from vitalbridge.services import services
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+Locate = Callable[[Ack], str]
+
+
+def send_command(command: Command, *, created: bool = False,
+                 location: Locate | None = None) -> Response:
+    """Dispatch ``command`` for the current principal and answer its acknowledgement."""
+    principal = current_principal()
+    claim: idempotency.Claim | None = None
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None:
+        outcome = _claim(key, principal.scope)
+        if isinstance(outcome, idempotency.Replay):
+            reply = _reply(Ack.from_json(outcome.response), created, location)
+            reply.headers["Idempotent-Replayed"] = "true"
+            return reply
+        claim = outcome
+    context = CommandContext(principal=principal, request_id=g.get("request_id"),
+                             idempotency=claim)
+    ack = services().commands.dispatch(command, context)
+    return _reply(ack, created, location)
+
+
+def _claim(key: str, scope: object) -> idempotency.Claim | idempotency.Replay:
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidCommand(
+            "The Idempotency-Key header is invalid.",
+            errors={IDEMPOTENCY_HEADER: ["Must be 1 to 255 printable characters."]},
+        )
+    settings = services().settings
+    return idempotency.claim(
+        services().db.sessions, tenant_id=scope, key=key,  # type: ignore[arg-type]
+        request_hash=request_fingerprint(),
+        ttl_hours=settings.idempotency_ttl_hours,
+        lock_seconds=settings.idempotency_lock_seconds,
+    )
+
+
+def request_fingerprint() -> str:
+    """A hash of what makes two requests "the same": method, path and JSON body."""
+    raw = request.get_data(cache=True)
+    try:
+        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")) if raw else ""
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def _reply(ack: Ack, created: bool, location: Locate | None) -> Response:
+    response = jsonify(ack.to_json())
+    response.status_code = 201 if created else 200
+    response.headers["ETag"] = f'"{ack.version}"'
+    if location is not None:
+        response.headers["Location"] = location(ack)
+    return response
+
+
+def expected_version() -> int | None:
+    """The version named by If-Match (``"3"``, ``3`` or ``W/"3"``), or None."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidCommand("If-Match must name a version.",
+                             errors={"If-Match": ["Must be a version number, e.g. \"3\"."]})
+    return int(value)

@@ -1,0 +1,60 @@
+"""Liveness and readiness probes.
+
+Readiness means the database answers, the schema is at the migrations' head, and the
+app's role is one that row-level security applies to.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from vitalbridge.services import services
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__, url_prefix="/health")
+
+_ROLE_IS_SAFE = text("""
+SELECT NOT (r.rolsuper OR r.rolbypassrls)
+       AND NOT EXISTS (SELECT 1 FROM pg_tables t
+                        WHERE t.schemaname = 'public' AND t.tableowner = current_user)
+  FROM pg_roles r WHERE r.rolname = current_user
+""")
+
+
+@blueprint.get("/live")
+def live() -> ResponseReturnValue:
+    """The process is up and serving requests."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/ready")
+def ready() -> ResponseReturnValue:
+    """The database is reachable, migrated to head, and reached as a non-owner role."""
+    checks = _run_checks()
+    healthy = all(check["ok"] for check in checks.values())
+    return jsonify(status="ok" if healthy else "unavailable", checks=checks), (
+        200 if healthy else 503
+    )
+
+
+def _run_checks() -> dict[str, dict[str, Any]]:
+    try:
+        with services().db.engine.connect() as conn:
+            current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            role_safe = bool(conn.execute(_ROLE_IS_SAFE).scalar())
+    except SQLAlchemyError as error:
+        log.warning("readiness: database unreachable", exc_info=error)
+        return {"database": {"ok": False, "detail": "database unreachable"}}
+    heads = set(current_app.extensions["migration_heads"])
+    return {
+        "database": {"ok": True},
+        "migrations": {"ok": current == heads, "current": sorted(current), "head": sorted(heads)},
+        "database_role": {"ok": role_safe,
+                          "detail": "no superuser, no BYPASSRLS, owns no table"},
+    }

@@ -1,0 +1,78 @@
+"""Keyset pagination: ``?limit=&cursor=``, with an opaque cursor of the last sort key."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.messages import to_json_value
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class PageArgs(Schema):
+    """The query arguments every list endpoint accepts."""
+
+    limit = fields.Integer(load_default=DEFAULT_LIMIT,
+                           validate=validate.Range(min=1, max=MAX_LIMIT),
+                           metadata={"description": "Page size, 1 to 200 (default 50)."})
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500),
+                           metadata={"description": "next_cursor of the previous page."})
+
+
+class PageSchema(Schema):
+    """The envelope of every list response."""
+
+    next_cursor = fields.String(allow_none=True)
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    """The sort key a cursor carries, or 422 naming ``cursor``."""
+    if cursor is None:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list):
+        raise InvalidCommand("The cursor is not one this API issued.",
+                             errors={"cursor": ["Invalid cursor."]})
+    return decoded
+
+
+def encode_cursor(sort_key: Sequence[Any]) -> str:
+    """An opaque cursor for the page after the row with ``sort_key``."""
+    raw = json.dumps([to_json_value(v) for v in sort_key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def page_response(items: Sequence[Any], limit: int,
+                  sort_key: Callable[[Any], Sequence[Any]]) -> dict[str, Any]:
+    """The list body; ``items`` holds up to ``limit + 1`` rows (one more says "more")."""
+    page = list(items[:limit])
+    more = len(items) > limit
+    return {
+        "items": page,
+        "next_cursor": encode_cursor(sort_key(page[-1])) if more and page else None,
+    }
+
+
+def timestamp_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Decode a cursor over ``(created_at, id)``, the most common sort key."""
+    values = decode_cursor(cursor)
+    if values is None:
+        return None
+    try:
+        stamp, ident = values
+        return datetime.fromisoformat(stamp), uuid.UUID(ident)
+    except (TypeError, ValueError):
+        raise InvalidCommand("The cursor is not one this API issued.",
+                             errors={"cursor": ["Invalid cursor."]}) from None

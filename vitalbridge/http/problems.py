@@ -1,0 +1,101 @@
+"""RFC 9457 problem details: the one place exceptions become error responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, json
+from werkzeug.exceptions import HTTPException
+
+from vitalbridge.messaging.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:vitalbridge:problem:"
+
+
+def problem(status: int, title: str, detail: str | None = None, *, type_: str | None = None,
+            errors: Mapping[str, list[str]] | None = None,
+            headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + type_ if type_ else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = dict(errors)
+    body.update(extra)
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error as problem+json; never leak a stack trace."""
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _domain_error(error: DomainError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="vitalbridge"'} if error.status == 401 else None
+    return problem(error.status, error.title, error.detail, type_=error.type,
+                   errors=error.errors or None, headers=headers, **error.extra)
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status >= 500:
+        return _unexpected_error(error)
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    errors = _field_errors(getattr(error, "data", None) or {})
+    detail = error.description if not errors else "One or more fields are invalid."
+    return problem(status, error.name, detail, type_=_type_for(status, errors),
+                   errors=errors or None, headers=headers)
+
+
+def _unexpected_error(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return problem(500, "Internal Server Error",
+                   "The server failed to handle this request; it has been logged.")
+
+
+def _type_for(status: int, errors: Mapping[str, list[str]]) -> str | None:
+    if status == 422 and errors:
+        return "validation-error"
+    if status == 400:
+        return "malformed-request"
+    return None
+
+
+def _field_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Flatten webargs' ``{location: {field: [messages]}}`` into ``{field: [messages]}``."""
+    flat: dict[str, list[str]] = {}
+    for location, fields in (data.get("messages") or {}).items():
+        if not isinstance(fields, Mapping):
+            flat[location] = _as_list(fields)
+            continue
+        for name, messages in fields.items():
+            _flatten(flat, "body" if name == "_schema" else str(name), messages)
+    return flat
+
+
+def _flatten(into: dict[str, list[str]], prefix: str, messages: Any) -> None:
+    if isinstance(messages, Mapping):
+        for key, nested in messages.items():
+            _flatten(into, prefix if key == "_schema" else f"{prefix}.{key}", nested)
+    else:
+        into.setdefault(prefix, []).extend(_as_list(messages))
+
+
+def _as_list(messages: Any) -> list[str]:
+    return [str(m) for m in messages] if isinstance(messages, list | tuple) else [str(messages)]

@@ -1,0 +1,119 @@
+"""The in-process command and query buses.
+
+A command has exactly one handler, in the domain that owns the data; it runs inside a
+unit of work. A query handler runs in a READ ONLY transaction (on the replica when one
+is configured) and returns plain data, so a query that tries to write fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vitalbridge.db import Database, set_tenant
+from vitalbridge.messaging import idempotency
+from vitalbridge.messaging.errors import DomainError
+from vitalbridge.messaging.messages import Ack, Command, Principal, Query
+from vitalbridge.messaging.uow import CommandContext, UnitOfWork, record_audit
+
+CommandHandler = Callable[[Any, UnitOfWork], Ack]
+QueryHandler = Callable[[Any, "ReadContext"], Any]
+ConstraintError = Callable[[Command], DomainError]
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What a query handler gets: a read-only session scoped to the asker's tenant."""
+
+    session: Session
+    principal: Principal
+
+
+class CommandBus:
+    """Routes each command type to its one handler, inside a unit of work."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._handlers: dict[type[Command], CommandHandler] = {}
+        self._constraint_errors: dict[str, ConstraintError] = {}
+
+    def register(self, command_type: type[Command], handler: CommandHandler) -> None:
+        """Register the owning domain's handler; a second handler is a wiring bug."""
+        if command_type in self._handlers:
+            raise RuntimeError(f"{command_type.__name__} already has a handler")
+        self._handlers[command_type] = handler
+
+    def register_constraint(self, name: str, error: ConstraintError) -> None:
+        """Say which business rule a database constraint enforces.
+
+        Constraints are the last word under concurrency (two requests that both passed
+        the handler's checks); their violation becomes the rule's 4xx, never a 500.
+        """
+        self._constraint_errors[name] = error
+
+    def dispatch(self, command: Command, context: CommandContext) -> Ack:
+        """Run ``command`` in one transaction; refused commands leave an audit row."""
+        try:
+            return self._run(command, context)
+        except DomainError as refused:
+            self._release(context)
+            self._audit_refusal(command, context, refused)
+            raise
+        except BaseException:
+            self._release(context)
+            raise
+
+    def _run(self, command: Command, context: CommandContext) -> Ack:
+        handler = self._handlers[type(command)]
+        try:
+            with UnitOfWork(self._db.sessions, context, command) as uow:
+                ack = handler(command, uow)
+                uow.commit(ack)
+                return ack
+        except IntegrityError as violation:
+            rule = self._constraint_errors.get(_constraint_name(violation))
+            if rule is None:
+                raise
+            raise rule(command) from violation
+
+    def _release(self, context: CommandContext) -> None:
+        if context.idempotency is not None:
+            idempotency.release(self._db.sessions, context.idempotency)
+
+    def _audit_refusal(self, command: Command, context: CommandContext,
+                       refused: DomainError) -> None:
+        with self._db.sessions() as session, session.begin():
+            set_tenant(session, context.principal.scope)
+            record_audit(session, context, command, None, f"refused:{refused.type}")
+
+
+def _constraint_name(error: IntegrityError) -> str:
+    diag = getattr(error.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) or ""
+
+
+class QueryBus:
+    """Routes each query type to its handler, in a read-only, tenant-scoped transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._handlers: dict[type[Query], QueryHandler] = {}
+
+    def register(self, query_type: type[Query], handler: QueryHandler) -> None:
+        """Register the owning domain's query handler."""
+        if query_type in self._handlers:
+            raise RuntimeError(f"{query_type.__name__} already has a handler")
+        self._handlers[query_type] = handler
+
+    def ask(self, query: Query, principal: Principal) -> Any:
+        """Answer ``query`` as ``principal`` sees the data."""
+        handler = self._handlers[type(query)]
+        with self._db.read_sessions() as session, session.begin():
+            session.execute(text("SET TRANSACTION READ ONLY"))
+            set_tenant(session, principal.scope)
+            return handler(query, ReadContext(session=session, principal=principal))

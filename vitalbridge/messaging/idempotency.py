@@ -1,0 +1,101 @@
+"""Idempotency keys: the first response is kept for 24 h and replayed to retries.
+
+A claim row is written in its own short transaction before the command runs, so a
+concurrent second request sees it at once (409 while in flight). The response is
+stored by the command's own unit of work, in the same transaction as its effect:
+either both exist or neither does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from vitalbridge.db import set_tenant
+from vitalbridge.messaging.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+
+_CLAIM = text("""
+INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token)
+VALUES (:tenant, :key, :hash, :token)
+ON CONFLICT (tenant_id, key) DO UPDATE
+   SET request_hash = EXCLUDED.request_hash, claim_token = EXCLUDED.claim_token,
+       response = NULL, created_at = now(), completed_at = NULL
+ WHERE (idempotency_keys.completed_at IS NULL
+        AND idempotency_keys.created_at < now() - make_interval(secs => :lock_seconds))
+    OR idempotency_keys.completed_at < now() - make_interval(hours => :ttl_hours)
+RETURNING claim_token
+""")
+
+_EXISTING = text("""
+SELECT request_hash, response FROM idempotency_keys WHERE tenant_id = :tenant AND key = :key
+""")
+
+_COMPLETE = text("""
+UPDATE idempotency_keys SET response = CAST(:response AS jsonb), completed_at = now()
+ WHERE tenant_id = :tenant AND key = :key AND claim_token = :token
+""")
+
+_RELEASE = text("""
+DELETE FROM idempotency_keys
+ WHERE tenant_id = :tenant AND key = :key AND claim_token = :token AND completed_at IS NULL
+""")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request owns the key: run the command, then store its response."""
+
+    tenant_id: uuid.UUID
+    key: str
+    token: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The key was used before with the same request: answer what was answered then."""
+
+    response: dict[str, Any]
+
+
+def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, key: str,
+          request_hash: str, ttl_hours: int, lock_seconds: int) -> Claim | Replay:
+    """Claim ``key`` for this request, or say why it cannot be claimed."""
+    token = uuid.uuid4()
+    params = {"tenant": tenant_id, "key": key, "hash": request_hash, "token": token,
+              "lock_seconds": lock_seconds, "ttl_hours": ttl_hours}
+    with sessions() as session, session.begin():
+        set_tenant(session, tenant_id)
+        if session.execute(_CLAIM, params).scalar() == token:
+            return Claim(tenant_id=tenant_id, key=key, token=token)
+        existing = session.execute(_EXISTING, params).one()
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    if existing.response is None:
+        raise IdempotencyKeyInFlight(
+            "The first request with this Idempotency-Key is still being processed."
+        )
+    return Replay(response=existing.response)
+
+
+def complete(session: Session, claimed: Claim, response_json: str) -> None:
+    """Store the response inside the command's transaction; fail if the claim was lost."""
+    params = {"tenant": claimed.tenant_id, "key": claimed.key, "token": claimed.token,
+              "response": response_json}
+    if session.execute(_COMPLETE, params).rowcount != 1:  # type: ignore[attr-defined]
+        # The claim outlived IDEMPOTENCY_LOCK_SECONDS and another request took it over:
+        # rolling back keeps the promise of exactly one effect.
+        raise IdempotencyKeyInFlight("The idempotency claim expired while the command ran.")
+
+
+def release(sessions: sessionmaker[Session], claimed: Claim) -> None:
+    """Forget a claim whose command failed, so a retry runs it afresh."""
+    with sessions() as session, session.begin():
+        set_tenant(session, claimed.tenant_id)
+        session.execute(_RELEASE, {"tenant": claimed.tenant_id, "key": claimed.key,
+                                   "token": claimed.token})

@@ -1,0 +1,118 @@
+"""Base types every domain's ``messages.py`` builds on: commands, queries, events."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from vitalbridge.db import PLATFORM_SCOPE
+
+
+class Role(enum.StrEnum):
+    """What a key may do (shared/API.md, Authentication)."""
+
+    PLATFORM_ADMIN = "platform_admin"
+    ADMIN = "admin"
+    STAFF = "staff"
+    PROVIDER = "provider"
+    READONLY = "readonly"
+    SYSTEM = "system"  # the app itself: relay subscribers, CLI commands
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is acting: the tenant and role of an API key, or the system."""
+
+    role: Role
+    tenant_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None
+    provider_id: uuid.UUID | None = None
+
+    @property
+    def scope(self) -> uuid.UUID:
+        """The tenant id that row-level security sees for this principal."""
+        return self.tenant_id or PLATFORM_SCOPE
+
+    @classmethod
+    def system(cls, tenant_id: uuid.UUID | None = None) -> Principal:
+        """The app acting on its own behalf, inside one tenant or at platform level."""
+        return cls(role=Role.SYSTEM, tenant_id=tenant_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """Base of every command: an imperative request to change one domain's state."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """Base of every query: a question that never changes anything."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every domain event: a past-tense fact, delivered through the outbox."""
+
+    type: ClassVar[str]
+    aggregate_type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    tenant_id: uuid.UUID
+    aggregate_id: uuid.UUID
+
+    def data(self) -> dict[str, Any]:
+        """The event's payload, JSON-ready, without the envelope fields."""
+        payload = asdict(self)
+        payload.pop("tenant_id")
+        payload.pop("aggregate_id")
+        return {key: to_json_value(value) for key, value in payload.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ack:
+    """What a command answers: the id and version it produced, never a read model."""
+
+    id: uuid.UUID
+    version: int
+    status: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The acknowledgement body of shared/API.md."""
+        body: dict[str, Any] = {"id": str(self.id), "version": self.version}
+        if self.status is not None:
+            body["status"] = self.status
+        body.update({key: to_json_value(value) for key, value in self.extra.items()})
+        return body
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Ack:
+        """Rebuild an acknowledgement stored for an idempotent replay."""
+        rest = {k: v for k, v in body.items() if k not in {"id", "version", "status"}}
+        return cls(
+            id=uuid.UUID(body["id"]), version=body["version"], status=body.get("status"),
+            extra=rest,
+        )
+
+
+def to_json_value(value: Any) -> Any:
+    """Convert the value types messages carry into JSON-compatible values."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_json_value(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,87 @@
+"""Tables of the messaging core: outbox, inbox, audit trail, idempotency records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Identity, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import DateTime, Uuid
+
+from vitalbridge.db import Base
+
+NOW = text("now()")
+
+
+def _tenant_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True)
+
+
+class OutboxEvent(Base):
+    """One committed domain event, waiting for (or done with) delivery."""
+
+    __tablename__ = "outbox"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # Insertion order only: the relay never follows it as a cursor (rows with a lower
+    # seq can commit after rows with a higher one), it picks undelivered rows by state.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
+    type: Mapped[str] = mapped_column(Text)
+    aggregate_type: Mapped[str] = mapped_column(Text)
+    aggregate_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_undelivered", "seq", postgresql_where=text("delivered_at IS NULL")),
+    )
+
+
+class InboxEntry(Base):
+    """A subscriber has handled an event: redelivery finds it here and does nothing."""
+
+    __tablename__ = "inbox"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    subscriber: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class AuditEntry(Base):
+    """Who ran which command on what, with which outcome."""
+
+    __tablename__ = "audit_log"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_role: Mapped[str] = mapped_column(Text)
+    command: Mapped[str] = mapped_column(Text)
+    target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    outcome: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_log_tenant_id_occurred_at", "tenant_id", "occurred_at"),)
+
+
+class IdempotencyRecord(Base):
+    """The first response to an Idempotency-Key, or a claim while it runs."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    claim_token: Mapped[uuid.UUID] = mapped_column(Uuid)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,120 @@
+"""The unit of work: one transaction per command, with its events, audit row and reply.
+
+Only the unit of work commits. A handler loads and changes its own domain's rows
+through ``uow.session`` and calls ``uow.emit(event)``; ``commit`` then appends the
+events to the outbox, the audit row and the idempotent response, wakes the relay and
+commits it all at once. Any exception before that rolls every part back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from vitalbridge.db import set_tenant
+from vitalbridge.messaging import idempotency
+from vitalbridge.messaging.messages import Ack, Command, Event, Principal
+from vitalbridge.messaging.model import AuditEntry, OutboxEvent
+
+OUTBOX_CHANNEL = "outbox"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandContext:
+    """Everything about a command's circumstances that is not the command itself."""
+
+    principal: Principal
+    request_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    idempotency: idempotency.Claim | None = None
+
+
+class UnitOfWork:
+    """One transaction, scoped to the principal's tenant, committed by ``commit`` only."""
+
+    def __init__(self, sessions: sessionmaker[Session], context: CommandContext,
+                 command: Command) -> None:
+        self.context = context
+        self.command = command
+        self.session = sessions()
+        self.events: list[Event] = []
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session.begin()
+        self.use_tenant(self.context.principal.scope)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._committed:
+            self.session.rollback()
+        self.session.close()
+
+    def use_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Scope what follows to ``tenant_id`` (creating a tenant acts inside the new one)."""
+        set_tenant(self.session, tenant_id)
+
+    def emit(self, event: Event) -> None:
+        """Record an event; it reaches the outbox only if the command commits."""
+        self.events.append(event)
+
+    def commit(self, ack: Ack) -> None:
+        """Write outbox, audit and idempotent reply with the handler's changes, atomically."""
+        self.session.flush()
+        for event in self.events:
+            self._append_to_outbox(event)
+        self.use_tenant(self.context.principal.scope)
+        record_audit(self.session, self.context, self.command, ack.id, "succeeded")
+        if self.context.idempotency is not None:
+            idempotency.complete(self.session, self.context.idempotency,
+                                 json.dumps(ack.to_json()))
+        if self.events:
+            self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        self.session.commit()
+        self._committed = True
+
+    def _append_to_outbox(self, event: Event) -> None:
+        self.use_tenant(event.tenant_id)
+        envelope = build_envelope(event, self.context)
+        self.session.execute(insert(OutboxEvent).values(
+            tenant_id=event.tenant_id, id=uuid.UUID(envelope["id"]), type=event.type,
+            aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
+            envelope=envelope,
+        ))
+
+
+def build_envelope(event: Event, context: CommandContext) -> dict[str, Any]:
+    """The event envelope of shared/API.md (Domain events)."""
+    principal = context.principal
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event.type,
+        "version": event.version,
+        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "tenant_id": str(event.tenant_id),
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": str(event.aggregate_id),
+        "actor": {"key_id": str(principal.key_id) if principal.key_id else None,
+                  "role": principal.role.value},
+        "correlation_id": context.correlation_id or context.request_id,
+        "causation_id": context.causation_id,
+        "data": event.data(),
+    }
+
+
+def record_audit(session: Session, context: CommandContext, command: Command,
+                 target_id: uuid.UUID | None, outcome: str) -> None:
+    """Append one audit row in the principal's scope, inside ``session``'s transaction."""
+    principal = context.principal
+    session.execute(insert(AuditEntry).values(
+        tenant_id=principal.scope, id=uuid.uuid4(), actor_key_id=principal.key_id,
+        actor_role=principal.role.value, command=type(command).__name__,
+        target_id=target_id, outcome=outcome, request_id=context.request_id,
+    ))

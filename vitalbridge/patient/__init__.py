@@ -1,0 +1,1 @@
+"""The patient domain. Its messages, handlers and endpoints arrive with their own issue."""

@@ -1,0 +1,63 @@
+"""Roles, grants and row-level security, applied by migrations (as the owner role).
+
+The app role owns nothing, is no superuser and has no BYPASSRLS, so every policy
+below applies to it. Policies read ``app.tenant_id`` (set per transaction); with no
+tenant set, ``NULLIF(.., '')`` yields NULL and no row matches: fail closed.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from flask import current_app
+
+TENANT_PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
+
+def _roles() -> tuple[str, str]:
+    settings = current_app.config["SETTINGS"]
+    return settings.database_app_role, settings.database_relay_role
+
+
+def ensure_roles() -> None:
+    """Create the app and relay roles if missing, and grant them what they need."""
+    app_role, relay_role = _roles()
+    for role in (app_role, relay_role):
+        op.execute(f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+              END IF;
+            END $$""")
+        op.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+    op.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA public '
+               f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{app_role}"')
+    op.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA public '
+               f'GRANT USAGE, SELECT ON SEQUENCES TO "{app_role}"')
+
+
+def grant_app(*tables: str) -> None:
+    """Let the app role read and write ``tables`` (created before default privileges)."""
+    app_role, _ = _roles()
+    for table in tables:
+        op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{app_role}"')
+
+
+def grant_read_only(table: str) -> None:
+    """Let the app role read ``table`` only (e.g. alembic_version for readiness)."""
+    app_role, _ = _roles()
+    op.execute(f'GRANT SELECT ON "{table}" TO "{app_role}"')
+
+
+def tenant_isolation(table: str) -> None:
+    """Enable and FORCE row-level security on a tenant-scoped table."""
+    op.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+    op.execute(f'CREATE POLICY tenant_isolation ON "{table}" '
+               f"USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})")
+
+
+def relay_access(table: str, privileges: str = "SELECT, UPDATE") -> None:
+    """Let the relay role see every tenant's rows of ``table`` (it delivers them all)."""
+    _, relay_role = _roles()
+    op.execute(f'GRANT {privileges} ON "{table}" TO "{relay_role}"')
+    op.execute(f'CREATE POLICY relay_all_tenants ON "{table}" TO "{relay_role}" USING (true)')

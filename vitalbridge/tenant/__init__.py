@@ -1,0 +1,1 @@
+"""The tenant domain: clinics and their API keys."""

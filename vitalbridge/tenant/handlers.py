@@ -1,0 +1,111 @@
+"""Command handlers of the tenant domain."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import exists, func, select, update
+
+from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound
+from vitalbridge.messaging.messages import Ack, Role
+from vitalbridge.messaging.uow import UnitOfWork
+from vitalbridge.tenant.messages import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    CreateApiKey,
+    CreatePlatformKey,
+    CreateTenant,
+    RevokeApiKey,
+    TenantCreated,
+    format_api_key,
+)
+from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant
+from vitalbridge.tenant.secrets import hash_secret, new_secret
+
+
+class SlugTaken(DomainError):
+    """Another tenant already uses this slug."""
+
+    type = "slug-taken"
+    title = "Slug already in use"
+
+
+def create_tenant(cmd: CreateTenant, uow: UnitOfWork) -> Ack:
+    """Create a clinic (and, for the CLI, its first admin key) in one transaction."""
+    if uow.session.scalar(select(exists().where(Tenant.slug == cmd.slug))):
+        raise SlugTaken(f"The slug '{cmd.slug}' is already in use.", errors={
+            "slug": ["Already in use."]})
+    tenant_id = uuid.uuid4()
+    uow.session.add(Tenant(id=tenant_id, name=cmd.name, slug=cmd.slug, timezone=cmd.timezone))
+    uow.emit(TenantCreated(tenant_id=tenant_id, aggregate_id=tenant_id, name=cmd.name,
+                           slug=cmd.slug, timezone=cmd.timezone))
+    extra = {}
+    if cmd.with_admin_key:
+        uow.use_tenant(tenant_id)
+        extra["api_key"] = _add_key(uow, tenant_id, "first admin key", Role.ADMIN, None)
+    return Ack(id=tenant_id, version=1, extra=extra)
+
+
+def create_api_key(cmd: CreateApiKey, uow: UnitOfWork) -> Ack:
+    """Create a key in the acting admin's tenant; the secret is answered once."""
+    if (cmd.role == Role.PROVIDER) != (cmd.provider_id is not None):
+        raise InvalidCommand("provider_id goes with the provider role, and only with it.",
+                             errors={"provider_id": [
+                                 "Required for role 'provider', not allowed otherwise."]})
+    tenant_id = _acting_tenant(uow)
+    key_id = uuid.uuid4()
+    token = _add_key(uow, tenant_id, cmd.name, cmd.role, cmd.provider_id, key_id=key_id)
+    return Ack(id=key_id, version=1, extra={"key": token})
+
+
+def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork) -> Ack:
+    """Revoke a key of the acting tenant; revoking twice changes nothing more."""
+    tenant_id = _acting_tenant(uow)
+    key = uow.session.get(ApiKey, (tenant_id, cmd.key_id), with_for_update=True)
+    if key is None:
+        raise NotFound("No such API key.")
+    if key.revoked_at is None:
+        uow.session.execute(update(ApiKey).where(
+            ApiKey.tenant_id == tenant_id, ApiKey.id == cmd.key_id,
+        ).values(revoked_at=func.now(), version=ApiKey.version + 1))
+        uow.session.refresh(key)
+        uow.emit(ApiKeyRevoked(tenant_id=tenant_id, aggregate_id=key.id))
+    return Ack(id=key.id, version=key.version, status="revoked")
+
+
+def create_platform_key(cmd: CreatePlatformKey, uow: UnitOfWork) -> Ack:
+    """Create a platform_admin key (CLI)."""
+    key_id, secret = uuid.uuid4(), new_secret()
+    uow.session.add(PlatformKey(id=key_id, name=cmd.name, secret_hash=hash_secret(secret)))
+    return Ack(id=key_id, version=1, extra={"api_key": format_api_key(None, key_id, secret)})
+
+
+def _add_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str, role: Role,
+             provider_id: uuid.UUID | None, *, key_id: uuid.UUID | None = None) -> str:
+    key_id = key_id or uuid.uuid4()
+    secret = new_secret()
+    uow.session.add(ApiKey(tenant_id=tenant_id, id=key_id, name=name, role=role.value,
+                           provider_id=provider_id, secret_hash=hash_secret(secret)))
+    uow.emit(ApiKeyCreated(tenant_id=tenant_id, aggregate_id=key_id, name=name,
+                           role=role.value, provider_id=provider_id))
+    return format_api_key(tenant_id, key_id, secret)
+
+
+def _acting_tenant(uow: UnitOfWork) -> uuid.UUID:
+    tenant_id = uow.context.principal.tenant_id
+    if tenant_id is None:
+        raise InvalidCommand("This command acts inside a tenant.")
+    return tenant_id
+
+
+CONSTRAINT_ERRORS = {
+    "uq_tenants_slug": lambda cmd: SlugTaken(
+        f"The slug '{cmd.slug}' is already in use.", errors={"slug": ["Already in use."]}),
+}
+
+COMMAND_HANDLERS = {
+    CreateTenant: create_tenant,
+    CreateApiKey: create_api_key,
+    RevokeApiKey: revoke_api_key,
+    CreatePlatformKey: create_platform_key,
+}

@@ -1,0 +1,82 @@
+"""Query handlers of the tenant domain (read-only)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select, tuple_
+
+from vitalbridge.messaging.bus import ReadContext
+from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.tenant.messages import (
+    ApiKeyView,
+    AuthenticateApiKey,
+    FindTenantBySlug,
+    GetTenant,
+    ListApiKeys,
+    ListTenants,
+    TenantView,
+)
+from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant
+from vitalbridge.tenant.secrets import secret_matches
+
+
+def authenticate_api_key(query: AuthenticateApiKey, ctx: ReadContext) -> Principal | None:
+    """The principal a key stands for; None when unknown, revoked or wrong."""
+    key = query.key
+    if key.tenant_id is None:
+        platform = ctx.session.get(PlatformKey, key.key_id)
+        if platform is None or platform.revoked_at or not secret_matches(
+                key.secret, platform.secret_hash):
+            return None
+        return Principal(role=Role.PLATFORM_ADMIN, key_id=platform.id)
+    row = ctx.session.get(ApiKey, (key.tenant_id, key.key_id))
+    if row is None or row.revoked_at or not secret_matches(key.secret, row.secret_hash):
+        return None
+    return Principal(role=Role(row.role), tenant_id=row.tenant_id, key_id=row.id,
+                     provider_id=row.provider_id)
+
+
+def list_tenants(query: ListTenants, ctx: ReadContext) -> list[TenantView]:
+    """A page of tenants (one more row than asked, to tell whether more follow)."""
+    stmt: Select[tuple[Tenant]] = select(Tenant).order_by(Tenant.created_at, Tenant.id)
+    if query.after:
+        stmt = stmt.where(tuple_(Tenant.created_at, Tenant.id) > tuple_(*query.after))
+    return [_tenant_view(t) for t in ctx.session.scalars(stmt.limit(query.limit + 1))]
+
+
+def get_tenant(query: GetTenant, ctx: ReadContext) -> TenantView | None:
+    """One tenant by id."""
+    tenant = ctx.session.get(Tenant, query.tenant_id)
+    return _tenant_view(tenant) if tenant else None
+
+
+def find_tenant_by_slug(query: FindTenantBySlug, ctx: ReadContext) -> TenantView | None:
+    """One tenant by slug."""
+    tenant = ctx.session.scalar(select(Tenant).where(Tenant.slug == query.slug))
+    return _tenant_view(tenant) if tenant else None
+
+
+def list_api_keys(query: ListApiKeys, ctx: ReadContext) -> list[ApiKeyView]:
+    """A page of the tenant's keys (row-level security limits them to it)."""
+    stmt: Select[tuple[ApiKey]] = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if query.after:
+        stmt = stmt.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(*query.after))
+    return [
+        ApiKeyView(id=k.id, name=k.name, role=k.role, provider_id=k.provider_id,
+                   created_at=k.created_at, revoked_at=k.revoked_at, version=k.version)
+        for k in ctx.session.scalars(stmt.limit(query.limit + 1))
+    ]
+
+
+def _tenant_view(tenant: Tenant) -> TenantView:
+    return TenantView(id=tenant.id, name=tenant.name, slug=tenant.slug,
+                      timezone=tenant.timezone, version=tenant.version,
+                      created_at=tenant.created_at, updated_at=tenant.updated_at)
+
+
+QUERY_HANDLERS = {
+    AuthenticateApiKey: authenticate_api_key,
+    ListTenants: list_tenants,
+    GetTenant: get_tenant,
+    FindTenantBySlug: find_tenant_by_slug,
+    ListApiKeys: list_api_keys,
+}

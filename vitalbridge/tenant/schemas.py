@@ -1,0 +1,82 @@
+"""HTTP bodies of the tenant domain."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from vitalbridge.http.pagination import PageSchema
+from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.validators import iana_timezone, not_blank
+from vitalbridge.tenant.messages import KEY_ROLES
+
+SLUG = validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+                       error="Lowercase letters, digits and inner hyphens, at most 63.")
+
+
+class CreateTenantBody(Schema):
+    """POST /tenants."""
+
+    name = fields.String(required=True, validate=[not_blank, validate.Length(max=200)])
+    slug = fields.String(required=True, validate=SLUG)
+    timezone = fields.String(required=True, validate=iana_timezone,
+                             metadata={"example": "America/New_York"})
+
+
+class CreateApiKeyBody(Schema):
+    """POST /api-keys."""
+
+    name = fields.String(required=True, validate=[not_blank, validate.Length(max=200)])
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in KEY_ROLES]))
+    provider_id = fields.UUID(load_default=None,
+                              metadata={"description": "Required for role 'provider'."})
+
+
+class AckSchema(Schema):
+    """A command's acknowledgement."""
+
+    id = fields.UUID(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String()
+
+
+class ApiKeyCreatedSchema(AckSchema):
+    """The acknowledgement of a new key, with its secret (shown once)."""
+
+    key = fields.String(required=True)
+
+
+class TenantSchema(Schema):
+    """A tenant."""
+
+    id = fields.UUID()
+    name = fields.String()
+    slug = fields.String()
+    timezone = fields.String()
+    version = fields.Integer()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class TenantPageSchema(PageSchema):
+    """A page of tenants."""
+
+    items = fields.List(fields.Nested(TenantSchema))
+
+
+class ApiKeySchema(Schema):
+    """An API key, without its secret."""
+
+    id = fields.UUID()
+    name = fields.String()
+    role = fields.String()
+    provider_id = fields.UUID(allow_none=True)
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
+    version = fields.Integer()
+
+
+class ApiKeyPageSchema(PageSchema):
+    """A page of API keys."""
+
+    items = fields.List(fields.Nested(ApiKeySchema))
+

@@ -1,0 +1,96 @@
+"""HTTP endpoints of the tenant domain: parse, send a message, answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+
+from vitalbridge.http.auth import current_principal, requires
+from vitalbridge.http.commands import send_command
+from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
+from vitalbridge.http.render import single
+from vitalbridge.messaging.messages import Role
+from vitalbridge.services import services
+from vitalbridge.tenant import schemas
+from vitalbridge.tenant.messages import (
+    CreateApiKey,
+    CreateTenant,
+    GetTenant,
+    ListApiKeys,
+    ListTenants,
+    RevokeApiKey,
+)
+
+blueprint = Blueprint("tenants", __name__, url_prefix="/api/v1",
+                      description="Tenants (platform) and API keys (tenant admins).")
+
+
+def _by_creation(item: Any) -> tuple[Any, ...]:
+    return (item.created_at, item.id)
+
+
+@blueprint.post("/tenants")
+@requires(Role.PLATFORM_ADMIN)
+@blueprint.arguments(schemas.CreateTenantBody)
+@blueprint.response(201, schemas.AckSchema)
+def create_tenant(body: dict[str, Any]) -> ResponseReturnValue:
+    """Create Tenant: emits tenant.created (platform_admin)."""
+    return send_command(CreateTenant(**body), created=True,
+                        location=lambda ack: url_for("tenants.get_tenant", tenant_id=ack.id))
+
+
+@blueprint.get("/tenants")
+@requires(Role.PLATFORM_ADMIN)
+@blueprint.arguments(PageArgs, location="query")
+@blueprint.response(200, schemas.TenantPageSchema)
+def list_tenants(args: dict[str, Any]) -> ResponseReturnValue:
+    """List tenants in creation order (platform_admin)."""
+    rows = services().queries.ask(
+        ListTenants(limit=args["limit"], after=timestamp_id_cursor(args["cursor"])),
+        current_principal())
+    return page_response(rows, args["limit"], _by_creation)
+
+
+@blueprint.get("/tenants/<uuid:tenant_id>")
+@requires(Role.PLATFORM_ADMIN)
+@blueprint.response(200, schemas.TenantSchema)
+def get_tenant(tenant_id: uuid.UUID) -> ResponseReturnValue:
+    """One tenant (platform_admin)."""
+    return single(services().queries.ask(GetTenant(tenant_id=tenant_id), current_principal()),
+                  "tenant")
+
+
+@blueprint.post("/api-keys")
+@requires(Role.ADMIN)
+@blueprint.arguments(schemas.CreateApiKeyBody)
+@blueprint.response(201, schemas.ApiKeyCreatedSchema)
+def create_api_key(body: dict[str, Any]) -> ResponseReturnValue:
+    """Create an API key; its secret is in this response only (admin)."""
+    command = CreateApiKey(name=body["name"], role=Role(body["role"]),
+                           provider_id=body["provider_id"])
+    return send_command(command, created=True, location=lambda ack: url_for(
+        "tenants.list_api_keys"))
+
+
+@blueprint.get("/api-keys")
+@requires(Role.ADMIN)
+@blueprint.arguments(PageArgs, location="query")
+@blueprint.response(200, schemas.ApiKeyPageSchema)
+def list_api_keys(args: dict[str, Any]) -> ResponseReturnValue:
+    """The tenant's API keys, without secrets (admin)."""
+    rows = services().queries.ask(
+        ListApiKeys(limit=args["limit"], after=timestamp_id_cursor(args["cursor"])),
+        current_principal())
+    return page_response(rows, args["limit"], _by_creation)
+
+
+@blueprint.post("/api-keys/<uuid:key_id>/revoke")
+@requires(Role.ADMIN)
+@blueprint.response(200, schemas.AckSchema)
+def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    """Revoke a key; it stops working at once (admin)."""
+    return send_command(RevokeApiKey(key_id=key_id))
