@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 ENVIRONMENTS = ("development", "testing", "production")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEV_ONLY_PEPPER = "dev-only-pepper-not-for-production"
 
 
@@ -43,6 +45,7 @@ class Settings:
     )
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
     outbox_batch_size: int = field(default=200, metadata={"env": "OUTBOX_BATCH_SIZE"})
+    var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})
 
     @property
     def app_url(self) -> str:

@@ -1,11 +1,12 @@
 """``flask demo seed``: an idempotent demo clinic for development (never in production).
 
-The admin key's secret is kept in var/demo-admin-key so that later runs can print it
-again; keys are stored hashed, so a lost file means a fresh key on the next seed.
+The admin key's secret is kept in var/demo-admin-key (VITALBRIDGE_VAR) so that later runs
+can print it again; keys are stored hashed, so a lost file means a fresh key next seed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -23,7 +24,6 @@ from vitalbridge.tenant.messages import (
 )
 
 DEMO_SLUG = "demo"
-KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "demo-admin-key"
 
 demo = AppGroup("demo", help="Demo data for development.")
 
@@ -33,21 +33,22 @@ def seed() -> None:
     """Create the demo clinic if missing and print its admin key and two curl lines."""
     if services().settings.env == "production":
         raise click.ClickException("The demo seed never runs with VITALBRIDGE_ENV=production.")
+    key_file = Path(services().settings.var_dir) / "demo-admin-key"
     tenant = services().queries.ask(FindTenantBySlug(slug=DEMO_SLUG), Principal.system())
     if tenant is None:
         ack = send_as_system(CreateTenant(name="Demo Clinic", slug=DEMO_SLUG,
                                           timezone="America/New_York", with_admin_key=True))
-        _save_key(ack.extra["api_key"])
-    elif not _saved_key_works():
+        _save_key(key_file, ack.extra["api_key"])
+    elif not _saved_key_works(key_file):
         ack = send_as_system(CreateApiKey(name="demo admin", role=Role.ADMIN), tenant.id)
-        _save_key(ack.extra["key"])
-    _print_welcome(KEY_FILE.read_text().strip())
+        _save_key(key_file, ack.extra["key"])
+    _print_welcome(key_file)
 
 
-def _saved_key_works() -> bool:
-    if not KEY_FILE.exists():
+def _saved_key_works(key_file: Path) -> bool:
+    if not key_file.exists():
         return False
-    parsed = parse_api_key(KEY_FILE.read_text().strip())
+    parsed = parse_api_key(key_file.read_text().strip())
     if parsed is None:
         return False
     principal = services().queries.ask(AuthenticateApiKey(key=parsed),
@@ -55,14 +56,15 @@ def _saved_key_works() -> bool:
     return principal is not None and principal.role == Role.ADMIN
 
 
-def _save_key(key: str) -> None:
-    KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-    KEY_FILE.write_text(key + "\n")
-    KEY_FILE.chmod(0o600)
+def _save_key(key_file: Path, key: str) -> None:
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
 
 
-def _print_welcome(key: str) -> None:
-    click.echo(f"Demo clinic '{DEMO_SLUG}' is ready. Admin API key: {key}")
+def _print_welcome(key_file: Path) -> None:
+    base = f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    click.echo(f"Demo clinic '{DEMO_SLUG}' is ready. Admin API key: {key_file.read_text().strip()}")
     click.echo("Try:")
-    click.echo("  export VB_KEY=$(cat var/demo-admin-key)")
-    click.echo('  curl -s -H "Authorization: Bearer $VB_KEY" http://127.0.0.1:5000/api/v1/api-keys')
+    click.echo(f"  export VB_KEY=$(cat {key_file})")
+    click.echo(f'  curl -s -H "Authorization: Bearer $VB_KEY" {base}/api/v1/api-keys')

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PGDATA = ROOT / ".pgdata"
-VAR = ROOT / "var"
+PGDATA = Path(os.environ.get("VITALBRIDGE_PGDATA", ROOT / ".pgdata")).resolve()
+VAR = Path(os.environ.get("VITALBRIDGE_VAR", ROOT / "var")).resolve()
 DATABASE = "vitalbridge"
 
 

@@ -16,6 +16,7 @@ def init_request_ids(app: Flask) -> None:
     """Give every request an id, bind it to the log context, echo it in the response."""
     app.before_request(_assign)
     app.after_request(_echo)
+    app.teardown_request(lambda _error: structlog.contextvars.clear_contextvars())
 
 
 def _assign() -> None:

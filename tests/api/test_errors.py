@@ -1,0 +1,113 @@
+"""Every error is RFC 9457 problem+json, with no stack trace (acceptance 5)."""
+
+import pytest
+
+from tests.conftest import bearer
+from vitalbridge import create_app
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status):
+    assert response.status_code == status
+    assert response.content_type == PROBLEM
+    body = response.json
+    assert body["status"] == status
+    assert body["title"]
+    assert body["type"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_no_key_is_401_with_challenge(client):
+    body = assert_problem(client.get("/api/v1/api-keys"), 401)
+    assert body["type"].endswith("unauthenticated")
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer nonsense",
+    "Basic dXNlcjpwYXNz",
+    "Bearer vbk_" + "0" * 32 + "_" + "0" * 32 + "_" + "0" * 48,
+])
+def test_malformed_or_unknown_key_is_401(client, header):
+    response = client.get("/api/v1/api-keys", headers={"Authorization": header})
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_wrong_secret_for_a_real_key_is_401(client, tenant):
+    forged = tenant.admin_key[:-4] + "0000"
+    assert_problem(client.get("/api/v1/api-keys", headers=bearer(forged)), 401)
+
+
+def test_wrong_role_is_403(client, tenant):
+    body = assert_problem(client.get("/api/v1/tenants", headers=bearer(tenant.admin_key)), 403)
+    assert "platform_admin" in body["detail"]
+
+
+def test_malformed_json_is_400(client, tenant):
+    response = client.post("/api/v1/api-keys", data="{not json",
+                           headers={**bearer(tenant.admin_key),
+                                    "Content-Type": "application/json"})
+    assert_problem(response, 400)
+
+
+def test_bad_fields_are_422_naming_each_field(client, platform_key):
+    response = client.post("/api/v1/tenants", headers=bearer(platform_key), json={
+        "name": "  ", "slug": "Not A Slug!", "timezone": "Mars/Olympus_Mons", "owner": "x"})
+    body = assert_problem(response, 422)
+    assert set(body["errors"]) == {"name", "slug", "timezone", "owner"}
+
+
+def test_missing_fields_are_422(client, platform_key):
+    body = assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key),
+                                      json={}), 422)
+    assert set(body["errors"]) == {"name", "slug", "timezone"}
+
+
+def test_body_that_is_not_an_object_is_422(client, platform_key):
+    body = assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key),
+                                      json=[1, 2]), 422)
+    assert body["errors"]
+
+
+def test_unknown_route_is_404(client):
+    assert_problem(client.get("/api/v1/does-not-exist"), 404)
+
+
+def test_wrong_method_is_405_with_allow(client):
+    response = client.delete("/api/v1/tenants")
+    assert_problem(response, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+def test_oversized_body_is_413(client, platform_key):
+    huge = {"name": "x" * 2_000_000, "slug": "big", "timezone": "UTC"}
+    assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key), json=huge), 413)
+
+
+def test_bad_uuid_in_path_is_404(client, platform_key):
+    assert_problem(client.get("/api/v1/tenants/not-a-uuid", headers=bearer(platform_key)), 404)
+
+
+def test_bad_query_arguments_are_422(client, platform_key):
+    body = assert_problem(client.get("/api/v1/tenants?limit=0", headers=bearer(platform_key)),
+                          422)
+    assert "limit" in body["errors"]
+    body = assert_problem(client.get("/api/v1/tenants?cursor=garbage",
+                                     headers=bearer(platform_key)), 422)
+    assert "cursor" in body["errors"]
+
+
+def test_unexpected_failure_is_a_bare_500(owner_url):
+    app = create_app(database_url=owner_url, env="testing")
+
+    @app.get("/boom-for-test")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom-for-test")
+    app.extensions["vitalbridge"].db.dispose()
+    body = assert_problem(response, 500)
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert body["request_id"]

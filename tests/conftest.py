@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: a migrated throwaway database, apps, clients, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from tests import database
+from tests.factories import PlatformKeyFactory, TenantFactory, bind_factories
+from vitalbridge import create_app
+
+
+@pytest.fixture(scope="session")
+def owner_url() -> Iterator[str]:
+    """Owner URL of a migrated database that lives for the whole session."""
+    with database.server_url() as server, database.fresh_database(server) as url:
+        app = create_app(database_url=url, env="testing")
+        with app.app_context():
+            app.extensions["alembic"].upgrade()
+        app.extensions["vitalbridge"].db.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app(owner_url: str) -> Iterator[Flask]:
+    """The app under test, connected as the app role (row-level security applies)."""
+    application = create_app(database_url=owner_url, env="testing")
+    yield application
+    application.extensions["vitalbridge"].db.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(owner_url: str):  # type: ignore[no-untyped-def]
+    """An engine as the owner: for inspecting and cleaning tables behind RLS."""
+    engine = create_engine(owner_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts from empty tables (commands commit, so rollback cannot isolate)."""
+    uses_database = {"owner_url", "app"} & set(request.fixturenames)
+    engine = request.getfixturevalue("owner_engine") if uses_database else None
+    yield
+    if engine is None:
+        return
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An app context, for tests that call the buses directly."""
+    with app.app_context():
+        bind_factories(app)
+        yield
+
+
+@pytest.fixture
+def platform_key(app: Flask) -> str:
+    """A platform_admin API key."""
+    with app.app_context():
+        bind_factories(app)
+        return PlatformKeyFactory().key
+
+
+@pytest.fixture
+def tenant(app: Flask):  # type: ignore[no-untyped-def]
+    """A tenant with its first admin key."""
+    with app.app_context():
+        bind_factories(app)
+        return TenantFactory()
+
+
+@pytest.fixture
+def other_tenant(app: Flask):  # type: ignore[no-untyped-def]
+    """A second tenant, to prove isolation."""
+    with app.app_context():
+        bind_factories(app)
+        return TenantFactory()
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header for ``key``."""
+    return {"Authorization": f"Bearer {key}"}
