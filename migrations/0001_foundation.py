@@ -84,8 +84,7 @@ def upgrade() -> None:
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_outbox')),
-    sa.UniqueConstraint('seq', name=op.f('uq_outbox_seq'))
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_outbox'))
     )
     op.create_index('ix_outbox_undelivered', 'outbox', ['seq'], unique=False, postgresql_where=sa.text('delivered_at IS NULL'))
     op.create_table('platform_keys',

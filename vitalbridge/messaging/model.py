@@ -29,7 +29,7 @@ class OutboxEvent(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     # Insertion order only: the relay never follows it as a cursor (rows with a lower
     # seq can commit after rows with a higher one), it picks undelivered rows by state.
-    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
     type: Mapped[str] = mapped_column(Text)
     aggregate_type: Mapped[str] = mapped_column(Text)
     aggregate_id: Mapped[uuid.UUID] = mapped_column(Uuid)

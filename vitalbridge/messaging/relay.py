@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -27,6 +28,7 @@ from vitalbridge.messaging.uow import OUTBOX_CHANNEL
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_KEY = 0x76_62_6F_78  # "vbox": the advisory lock that elects the active relay
+STOP_CHECK_SECONDS = 0.5  # how soon a stop request is noticed while waiting
 
 _CLAIM_BATCH = text("""
 SELECT tenant_id, id, envelope FROM outbox
@@ -88,8 +90,15 @@ class Relay:
                 delivered = self.drain()
                 if delivered:
                     log.info("outbox delivered", extra={"count": delivered})
-                for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
-                    pass
+                self._wait_for_wakeup(listener, stop)
+
+    def _wait_for_wakeup(self, listener: psycopg.Connection, stop: threading.Event) -> None:
+        """Return on a NOTIFY, on ``stop``, or when the poll interval has passed."""
+        deadline = time.monotonic() + self.poll_seconds
+        while not stop.is_set() and time.monotonic() < deadline:
+            slice_ = min(STOP_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
+            if any(True for _ in listener.notifies(timeout=slice_, stop_after=1)):
+                return
 
     def _wait_for_leadership(self, listener: psycopg.Connection, stop: threading.Event) -> None:
         while not stop.is_set():
