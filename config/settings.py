@@ -101,6 +101,7 @@ def _with_user(url: str, user: str) -> str:
 
     Production sets DATABASE_APP_URL / DATABASE_RELAY_URL with their own passwords.
     """
-    return make_url(url).set(username=user, password=None).render_as_string(
+    # URL.set() treats None as "unchanged"; the owner's password must not carry over.
+    return make_url(url)._replace(username=user, password=None).render_as_string(
         hide_password=False
     )

@@ -20,7 +20,8 @@ _PAGE = """<!doctype html>
 <script src="{{ url_for('docs.asset', filename='swagger-ui-standalone-preset.js') }}"></script>
 <script>
 window.ui = SwaggerUIBundle({url: "{{ url_for('api-docs.openapi_json') }}",
-  dom_id: "#swagger-ui", presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  dom_id: "#swagger-ui", validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: "StandaloneLayout"});
 </script></body></html>"""
 
