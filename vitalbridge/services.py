@@ -27,4 +27,4 @@ class Services:
 
 def services() -> Services:
     """The current app's services (inside an app context)."""
-    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION_KEY]

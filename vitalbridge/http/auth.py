@@ -63,9 +63,9 @@ def authenticate() -> Principal:
     if principal is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     g.principal = principal
-    return principal  # type: ignore[no-any-return]
+    return principal
 
 
 def current_principal() -> Principal:
     """The principal authenticated for this request."""
-    return g.principal  # type: ignore[no-any-return]
+    return g.principal

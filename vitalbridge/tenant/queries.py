@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import select, tuple_
 
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.messaging.messages import Principal, Role
@@ -37,7 +37,7 @@ def authenticate_api_key(query: AuthenticateApiKey, ctx: ReadContext) -> Princip
 
 def list_tenants(query: ListTenants, ctx: ReadContext) -> list[TenantView]:
     """A page of tenants (one more row than asked, to tell whether more follow)."""
-    stmt: Select[tuple[Tenant]] = select(Tenant).order_by(Tenant.created_at, Tenant.id)
+    stmt = select(Tenant).order_by(Tenant.created_at, Tenant.id)
     if query.after:
         stmt = stmt.where(tuple_(Tenant.created_at, Tenant.id) > tuple_(*query.after))
     return [_tenant_view(t) for t in ctx.session.scalars(stmt.limit(query.limit + 1))]
@@ -57,7 +57,7 @@ def find_tenant_by_slug(query: FindTenantBySlug, ctx: ReadContext) -> TenantView
 
 def list_api_keys(query: ListApiKeys, ctx: ReadContext) -> list[ApiKeyView]:
     """A page of the tenant's keys (row-level security limits them to it)."""
-    stmt: Select[tuple[ApiKey]] = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if query.after:
         stmt = stmt.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(*query.after))
     return [
