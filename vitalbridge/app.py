@@ -16,6 +16,7 @@ from vitalbridge.demo import demo
 from vitalbridge.http import docs, health, metrics, problems, request_id
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
+from vitalbridge.scheduler import scheduler_cli
 from vitalbridge.services import EXTENSION_KEY
 from vitalbridge.tenant.cli import keys, tenants
 from vitalbridge.tenant.views import blueprint as tenant_api
@@ -34,7 +35,7 @@ def create_app(**overrides: Any) -> Flask:
     app.extensions[EXTENSION_KEY] = bootstrap(settings)
     _register_migrations(app)
     _register_http(app)
-    for group in (tenants, keys, outbox, demo):
+    for group in (tenants, keys, outbox, demo, scheduler_cli):
         app.cli.add_command(group)
     return app
 

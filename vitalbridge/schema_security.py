@@ -61,3 +61,10 @@ def relay_access(table: str, privileges: str = "SELECT, UPDATE") -> None:
     _, relay_role = _roles()
     op.execute(f'GRANT {privileges} ON "{table}" TO "{relay_role}"')
     op.execute(f'CREATE POLICY relay_all_tenants ON "{table}" TO "{relay_role}" USING (true)')
+
+
+def revoke_relay_access(table: str) -> None:
+    """Undo ``relay_access`` (downgrades)."""
+    _, relay_role = _roles()
+    op.execute(f'DROP POLICY IF EXISTS relay_all_tenants ON "{table}"')
+    op.execute(f'REVOKE ALL ON "{table}" FROM "{relay_role}"')

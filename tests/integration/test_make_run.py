@@ -70,12 +70,24 @@ def wait_for_empty_outbox(pgdata, seconds=15):
     return False
 
 
+def assert_metrics_add_up_across_workers(base, requests):
+    for _ in range(requests):
+        get(f"{base}/health/live")
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("flask_http_request_duration_seconds_count{")
+                  and 'url_rule="/health/live"' in line)
+    # Two workers share the load; only multiprocess aggregation sees every request.
+    assert counted >= requests, text
+
+
 @pytest.mark.slow
 def test_make_run_serves_seeds_relays_and_stops_everything(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "FLASK_APP"}}
     env.update(PORT=str(port), VITALBRIDGE_PGDATA=str(tmp_path / "pgdata"),
-               VITALBRIDGE_VAR=str(tmp_path / "var"), WEB_CONCURRENCY="1")
+               VITALBRIDGE_VAR=str(tmp_path / "var"), WEB_CONCURRENCY="2")
     process = subprocess.Popen([sys.executable, "-m", "vitalbridge.dev.run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -87,6 +99,7 @@ def test_make_run_serves_seeds_relays_and_stops_everything(tmp_path):
         assert body["items"][0]["role"] == "admin"
         assert postgres_running(tmp_path / "pgdata")
         assert wait_for_empty_outbox(tmp_path / "pgdata"), "the relay did not deliver the seed"
+        assert_metrics_add_up_across_workers(base, requests=40)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)

@@ -1,4 +1,4 @@
-"""``make run``: database, migrations, demo data, then the API and the relay together.
+"""``make run``: database, migrations, demo data, then the API, relay and scheduler.
 
 With DATABASE_URL unset it starts an embedded PostgreSQL whose data lives in .pgdata/
 (kept between runs). Ctrl-C or SIGTERM stops everything it started, PostgreSQL too.
@@ -21,7 +21,7 @@ DATABASE = "vitalbridge"
 
 
 def main() -> int:
-    """Prepare the database, then supervise gunicorn and the outbox relay."""
+    """Prepare the database, then supervise gunicorn, the outbox relay and the scheduler."""
     env = dict(os.environ)
     stop_database = _prepare_database(env)
     try:
@@ -60,6 +60,8 @@ def _supervise(env: dict[str, str]) -> int:
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                           "--bind", f"127.0.0.1:{port}", "wsgi:app"], env=env, cwd=ROOT),
         subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "relay"],
+                         env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"],
                          env=env, cwd=ROOT),
     ]
     stopping = False

@@ -1,0 +1,65 @@
+"""``flask scheduler run``: periodic jobs in their own process, never in gunicorn workers."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+
+import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from vitalbridge.messaging.cli import build_relay
+from vitalbridge.messaging.maintenance import purge_idempotency_keys
+from vitalbridge.services import services
+
+log = logging.getLogger(__name__)
+scheduler_cli = AppGroup("scheduler", help="Periodic maintenance jobs.")
+
+
+def purge_expired_idempotency_keys() -> int:
+    """Delete idempotency records past IDEMPOTENCY_TTL_HOURS (the worker role sees all)."""
+    removed = purge_idempotency_keys(build_relay().engine,
+                                     services().settings.idempotency_ttl_hours)
+    log.info("purged idempotency keys", extra={"count": removed})
+    return removed
+
+
+# (job, minutes between runs)
+JOBS: list[tuple[Callable[[], int], int]] = [(purge_expired_idempotency_keys, 60)]
+
+
+def _in_app_context(app: Flask, job: Callable[[], int]) -> Callable[[], None]:
+    def run() -> None:
+        with app.app_context():
+            job()
+
+    return run
+
+
+@scheduler_cli.command("run")
+def run() -> None:
+    """Run the periodic jobs until SIGTERM or Ctrl-C."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job, minutes in JOBS:
+        scheduler.add_job(_in_app_context(app, job), "interval", minutes=minutes,
+                          id=job.__name__, coalesce=True, max_instances=1)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    click.echo(f"scheduler: {len(JOBS)} job(s) scheduled (Ctrl-C stops)", err=True)
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        scheduler.shutdown(wait=False)
+
+
+@scheduler_cli.command("run-once")
+@click.argument("job_name")
+def run_once(job_name: str) -> None:
+    """Run one job now, by name (e.g. purge_expired_idempotency_keys)."""
+    jobs = {job.__name__: job for job, _ in JOBS}
+    if job_name not in jobs:
+        raise click.BadParameter(f"unknown job; known: {', '.join(jobs)}")
+    click.echo(f"{job_name}: {jobs[job_name]()}")
