@@ -45,6 +45,7 @@ class Settings:
     )
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
     outbox_batch_size: int = field(default=200, metadata={"env": "OUTBOX_BATCH_SIZE"})
+    default_phone_region: str = field(default="US", metadata={"env": "DEFAULT_PHONE_REGION"})
     var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})
 
     @property
