@@ -95,3 +95,39 @@ def test_twenty_concurrent_requests_with_one_key(app, platform_key, owner_engine
     # After the race, a retry replays the stored answer.
     replay = post(app.test_client(), platform_key, idem="concurrent")
     assert replay.json == created[0].json
+
+
+def test_after_24_hours_a_key_starts_afresh(client, platform_key, owner_engine):
+    first = post(client, platform_key)
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours', "
+                          "completed_at = now() - interval '25 hours'"))
+    again = post(client, platform_key, body={**BODY, "slug": "lakeside-2"})
+    assert again.status_code == 201
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json["id"] != first.json["id"]
+
+
+def test_an_abandoned_claim_is_taken_over(client, platform_key, owner_engine):
+    """A claim whose request died (no response after the lock time) does not block forever."""
+    with owner_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token, created_at) "
+            "VALUES ('00000000-0000-0000-0000-000000000000', 'retry-1', 'x', gen_random_uuid(), "
+            "now() - interval '2 minutes')"))
+    assert post(client, platform_key).status_code == 201
+
+
+def test_a_fresh_claim_in_flight_is_409(client, platform_key, owner_engine):
+    first = post(client, platform_key, idem="probe")  # learn the stored hash of BODY
+    with owner_engine.begin() as conn:
+        post_body_hash = conn.execute(text(
+            "SELECT request_hash FROM idempotency_keys WHERE key = 'probe'")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token) "
+            "VALUES ('00000000-0000-0000-0000-000000000000', 'retry-1', :h, gen_random_uuid())"),
+            {"h": post_body_hash})
+    assert first.status_code == 201
+    response = post(client, platform_key, body=BODY)
+    assert response.status_code == 409
+    assert response.json["type"].endswith("idempotency-key-in-flight")

@@ -1,13 +1,19 @@
-"""Request ids: taken from nginx's X-Request-ID when sane, else made; in logs and replies."""
+"""Request ids: taken from nginx's X-Request-ID when sane, else made; in logs and replies.
+
+Each request also leaves one JSON access-log line (status, duration) under its id.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 import structlog
 from flask import Flask, Response, g, request
 
+log = logging.getLogger("vitalbridge.access")
 HEADER = "X-Request-ID"
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
@@ -22,6 +28,7 @@ def init_request_ids(app: Flask) -> None:
 def _assign() -> None:
     incoming = request.headers.get(HEADER, "")
     g.request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
         request_id=g.request_id, method=request.method, path=request.path
@@ -31,4 +38,7 @@ def _assign() -> None:
 def _echo(response: Response) -> Response:
     if "request_id" in g:
         response.headers[HEADER] = g.request_id
+        elapsed_ms = round((time.perf_counter() - g.started) * 1000, 2)
+        log.info("request handled", extra={"status": response.status_code,
+                                            "duration_ms": elapsed_ms})
     return response
