@@ -30,7 +30,7 @@ check: lint test
 
 ## db-stop: stop an embedded server left running by a killed `make run`
 db-stop: $(STAMP)
-	$(BIN)/python -c "from pathlib import Path; from vitalbridge.dev.embedded import stop; stop(Path('.pgdata').resolve())"
+	$(BIN)/python -c "from vitalbridge.dev.embedded import stop; from vitalbridge.dev.run import PGDATA; stop(PGDATA)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache var

@@ -94,7 +94,18 @@ def _validated(settings: Settings) -> Settings:
         raise SettingsError("API_KEY_PEPPER must be set in production (a long random string)")
     if not settings.api_key_pepper:
         object.__setattr__(settings, "api_key_pepper", DEV_ONLY_PEPPER)
+    _check_role_matches(settings.database_app_url, settings.database_app_role,
+                        "DATABASE_APP_URL", "DATABASE_APP_ROLE")
+    _check_role_matches(settings.database_relay_url, settings.database_relay_role,
+                        "DATABASE_RELAY_URL", "DATABASE_RELAY_ROLE")
     return settings
+
+
+def _check_role_matches(url: str, role: str, url_name: str, role_name: str) -> None:
+    # Migrations grant privileges to the role *name*; connecting as anyone else would
+    # leave the app without them (or, worse, connected as a role RLS does not bind).
+    if url and make_url(url).username != role:
+        raise SettingsError(f"{url_name} must connect as {role_name} ({role!r})")
 
 
 def _with_user(url: str, user: str) -> str:

@@ -13,7 +13,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20
-# nginx sets X-Forwarded-For / X-Request-ID; trust it only from the local proxy.
+# Trust X-Forwarded-For/-Proto only from the local nginx. (X-Request-ID is taken from any
+# client; it only labels log lines, and the app accepts a restricted character set.)
 forwarded_allow_ips = "127.0.0.1"
 accesslog = None  # the app logs requests itself, as JSON with request ids
 

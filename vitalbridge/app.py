@@ -13,7 +13,7 @@ from config.settings import load_settings
 from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
 from vitalbridge.demo import demo
-from vitalbridge.http import docs, health, metrics, problems, request_id
+from vitalbridge.http import content_type, docs, health, metrics, problems, request_id
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
 from vitalbridge.scheduler import scheduler_cli
@@ -51,6 +51,7 @@ def _register_migrations(app: Flask) -> None:
 
 def _register_http(app: Flask) -> None:
     request_id.init_request_ids(app)
+    content_type.init_content_type_check(app)
     api = Api(app)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)

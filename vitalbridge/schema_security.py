@@ -68,3 +68,8 @@ def revoke_relay_access(table: str) -> None:
     _, relay_role = _roles()
     op.execute(f'DROP POLICY IF EXISTS relay_all_tenants ON "{table}"')
     op.execute(f'REVOKE ALL ON "{table}" FROM "{relay_role}"')
+
+
+def relay_role() -> str:
+    """The relay (worker) role's name."""
+    return _roles()[1]

@@ -111,3 +111,17 @@ def test_unexpected_failure_is_a_bare_500(owner_url):
     body = assert_problem(response, 500)
     assert "secret internals" not in response.get_data(as_text=True)
     assert body["request_id"]
+
+
+def test_a_body_that_is_not_json_is_415(client, platform_key):
+    response = client.post("/api/v1/tenants", data="name=x&slug=y",
+                           headers={**bearer(platform_key),
+                                    "Content-Type": "application/x-www-form-urlencoded"})
+    body = assert_problem(response, 415)
+    assert "application/json" in body["detail"]
+
+
+def test_422_title_follows_rfc_9110(client, platform_key):
+    body = assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key),
+                                      json={}), 422)
+    assert body["title"] == "Unprocessable Content"

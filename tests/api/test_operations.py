@@ -16,9 +16,10 @@ def test_readiness_checks_database_migrations_and_role(client):
     assert response.status_code == 200
     checks = response.json["checks"]
     assert checks["database"]["ok"]
-    assert checks["migrations"]["ok"]
-    assert checks["migrations"]["current"] == checks["migrations"]["head"]
+    assert checks["database_migrations"]["ok"]
+    assert checks["database_migrations"]["current"] == checks["database_migrations"]["head"]
     assert checks["database_role"]["ok"]
+    assert "replica" not in checks
 
 
 def test_readiness_fails_when_the_schema_is_behind(client, owner_engine):
@@ -30,10 +31,23 @@ def test_readiness_fails_when_the_schema_is_behind(client, owner_engine):
     try:
         response = client.get("/health/ready")
         assert response.status_code == 503
-        assert not response.json["checks"]["migrations"]["ok"]
+        assert not response.json["checks"]["database_migrations"]["ok"]
     finally:
         with owner_engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+
+
+def test_readiness_refuses_a_replica_reached_as_a_superuser(owner_url):
+    from vitalbridge import create_app
+
+    app = create_app(database_url=owner_url, env="testing", database_replica_url=owner_url)
+    try:
+        response = app.test_client().get("/health/ready")
+    finally:
+        app.extensions["vitalbridge"].db.dispose()
+    assert response.status_code == 503
+    assert response.json["checks"]["replica"]["ok"]
+    assert not response.json["checks"]["replica_role"]["ok"]
 
 
 def test_request_id_is_taken_from_nginx_or_made(client):

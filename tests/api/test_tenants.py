@@ -138,3 +138,16 @@ def test_tenant_admin_sees_only_its_own_keys(client, tenant, other_tenant):
 
 def test_platform_key_cannot_use_tenant_endpoints(client, platform_key):
     assert client.get("/api/v1/api-keys", headers=bearer(platform_key)).status_code == 403
+
+
+def test_the_last_admin_key_cannot_be_revoked(client, app, tenant):
+    admin_id = client.get("/api/v1/api-keys", headers=bearer(tenant.admin_key)).json[
+        "items"][0]["id"]
+    refused = client.post(f"/api/v1/api-keys/{admin_id}/revoke",
+                          headers=bearer(tenant.admin_key))
+    assert refused.status_code == 409
+    assert refused.json["type"].endswith("last-admin-key")
+    with app.app_context():
+        second = ApiKeyFactory(tenant_id=tenant.id, role=Role.ADMIN)
+    allowed = client.post(f"/api/v1/api-keys/{admin_id}/revoke", headers=bearer(second.key))
+    assert allowed.status_code == 200

@@ -77,3 +77,21 @@ def test_outbox_status_reports_the_backlog(app):
     result = run(app, "outbox", "status")
     assert result.exit_code == 0
     assert "backlog: 2" in result.output  # tenant.created and api_key.created
+
+
+def test_keys_create_for_a_tenant(app, client, tenant):
+    result = run(app, "keys", "create", "--tenant", tenant.slug, "--role", "staff", "--json")
+    assert result.exit_code == 0, result.output
+    created = last_json_line(result.output)
+    assert created["tenant_id"] == str(tenant.id)
+    assert client.get("/api/v1/api-keys", headers=bearer(created["api_key"])).status_code == 403
+    admin = last_json_line(run(app, "keys", "create", "--tenant", tenant.slug, "--json").output)
+    assert client.get("/api/v1/api-keys", headers=bearer(admin["api_key"])).status_code == 200
+
+
+def test_keys_create_needs_exactly_one_target(app):
+    assert run(app, "keys", "create").exit_code == 2
+    assert run(app, "keys", "create", "--platform", "--tenant", "x").exit_code == 2
+    missing = run(app, "keys", "create", "--tenant", "no-such-clinic")
+    assert missing.exit_code == 1
+    assert "No tenant" in missing.output

@@ -16,10 +16,10 @@ def test_defaults_and_derived_role_urls():
 
 
 def test_explicit_role_urls_win():
-    settings = load_settings({**BASE, "DATABASE_APP_URL": "postgresql://a:b@h/d",
-                              "DATABASE_RELAY_URL": "postgresql://r:s@h/d"})
-    assert settings.app_url == "postgresql://a:b@h/d"
-    assert settings.relay_url == "postgresql://r:s@h/d"
+    settings = load_settings({**BASE, "DATABASE_APP_URL": "postgresql://vitalbridge_app:b@h/d",
+                              "DATABASE_RELAY_URL": "postgresql://vitalbridge_relay:s@h/d"})
+    assert settings.app_url == "postgresql://vitalbridge_app:b@h/d"
+    assert settings.relay_url == "postgresql://vitalbridge_relay:s@h/d"
 
 
 def test_numbers_are_parsed_and_bad_numbers_named():
@@ -43,3 +43,10 @@ def test_production_requires_a_pepper():
 def test_unknown_environment_is_refused():
     with pytest.raises(SettingsError, match="VITALBRIDGE_ENV"):
         load_settings({**BASE, "VITALBRIDGE_ENV": "staging-ish"})
+
+
+def test_role_urls_must_connect_as_the_granted_roles():
+    with pytest.raises(SettingsError, match="DATABASE_APP_ROLE"):
+        load_settings({**BASE, "DATABASE_APP_URL": "postgresql://someone:pw@h/d"})
+    with pytest.raises(SettingsError, match="DATABASE_RELAY_ROLE"):
+        load_settings({**BASE, "DATABASE_RELAY_URL": "postgresql://someone:pw@h/d"})

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from vitalbridge.services import services
@@ -44,17 +44,26 @@ def ready() -> ResponseReturnValue:
 
 
 def _run_checks() -> dict[str, dict[str, Any]]:
+    db = services().db
+    checks = _check_engine(db.engine, "database")
+    if db.replica is not db.engine:
+        checks.update(_check_engine(db.replica, "replica"))
+    return checks
+
+
+def _check_engine(engine: Engine, name: str) -> dict[str, dict[str, Any]]:
     try:
-        with services().db.engine.connect() as conn:
+        with engine.connect() as conn:
             current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
             role_safe = bool(conn.execute(_ROLE_IS_SAFE).scalar())
     except SQLAlchemyError as error:
-        log.warning("readiness: database unreachable", exc_info=error)
-        return {"database": {"ok": False, "detail": "database unreachable"}}
+        log.warning("readiness: %s unreachable", name, exc_info=error)
+        return {name: {"ok": False, "detail": f"{name} unreachable"}}
     heads = set(current_app.extensions["migration_heads"])
     return {
-        "database": {"ok": True},
-        "migrations": {"ok": current == heads, "current": sorted(current), "head": sorted(heads)},
-        "database_role": {"ok": role_safe,
-                          "detail": "no superuser, no BYPASSRLS, owns no table"},
+        name: {"ok": True},
+        f"{name}_migrations": {"ok": current == heads, "current": sorted(current),
+                               "head": sorted(heads)},
+        f"{name}_role": {"ok": role_safe,
+                         "detail": "no superuser, no BYPASSRLS, owns no table"},
     }

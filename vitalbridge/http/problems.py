@@ -39,6 +39,10 @@ def problem(status: int, title: str, detail: str | None = None, *, type_: str | 
     return response
 
 
+# RFC 9110 names; werkzeug still says "Unprocessable Entity" (RFC 4918).
+_TITLES = {422: "Unprocessable Content", 413: "Content Too Large"}
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error as problem+json; never leak a stack trace."""
     app.register_error_handler(DomainError, _domain_error)
@@ -59,7 +63,7 @@ def _http_error(error: HTTPException) -> Response:
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     errors = _field_errors(getattr(error, "data", None) or {})
     detail = error.description if not errors else "One or more fields are invalid."
-    return problem(status, error.name, detail, type_=_type_for(status, errors),
+    return problem(status, _TITLES.get(status, error.name), detail, type_=_type_for(status, errors),
                    errors=errors or None, headers=headers)
 
 

@@ -113,7 +113,8 @@ class QueryBus:
     def ask(self, query: Query, principal: Principal) -> Any:
         """Answer ``query`` as ``principal`` sees the data."""
         handler = self._handlers[type(query)]
-        with self._db.read_sessions() as session, session.begin():
+        sessions = self._db.sessions if query.reads_primary else self._db.read_sessions
+        with sessions() as session, session.begin():
             session.execute(text("SET TRANSACTION READ ONLY"))
             set_tenant(session, principal.scope)
             return handler(query, ReadContext(session=session, principal=principal))

@@ -50,7 +50,13 @@ class Command:
 
 @dataclass(frozen=True, kw_only=True)
 class Query:
-    """Base of every query: a question that never changes anything."""
+    """Base of every query: a question that never changes anything.
+
+    Queries read the replica when one is configured; a query whose answer must not lag
+    (authentication: a revoked key must stop working at once) sets ``reads_primary``.
+    """
+
+    reads_primary: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, kw_only=True)

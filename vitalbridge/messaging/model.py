@@ -38,9 +38,49 @@ class OutboxEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The tenant's gap-free feed position, assigned by the one active relay when it
+    # delivers the event; feed readers may follow it as a cursor (it is never late).
+    position: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_outbox_undelivered", "seq", postgresql_where=text("delivered_at IS NULL")),
+        Index("uq_outbox_tenant_id_position", "tenant_id", "position", unique=True),
+        Index("ix_outbox_delivered_at", "delivered_at"),
+    )
+
+
+class EventPosition(Base):
+    """The last feed position handed out in a tenant."""
+
+    __tablename__ = "event_positions"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    last_position: Mapped[int] = mapped_column(BigInteger)
+
+
+class ParkedDelivery(Base):
+    """An event one subscriber has not handled yet: failing, waiting its turn, or dead.
+
+    Other subscribers and other aggregates keep flowing; later events of the same
+    aggregate wait here behind it, so each subscriber still sees an aggregate in order.
+    """
+
+    __tablename__ = "parked_deliveries"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    subscriber: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    aggregate_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                      server_default=NOW)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_parked_deliveries_lane", "subscriber", "tenant_id", "aggregate_id", "seq"),
     )
 
 

@@ -23,6 +23,13 @@ from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant
 from vitalbridge.tenant.secrets import hash_secret, new_secret
 
 
+class LastAdminKey(DomainError):
+    """Revoking this key would leave the tenant without any admin key."""
+
+    type = "last-admin-key"
+    title = "Last admin key"
+
+
 class SlugTaken(DomainError):
     """Another tenant already uses this slug."""
 
@@ -65,12 +72,25 @@ def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork) -> Ack:
     if key is None:
         raise NotFound("No such API key.")
     if key.revoked_at is None:
+        if key.role == Role.ADMIN.value:
+            _refuse_if_last_admin(uow, tenant_id)
         uow.session.execute(update(ApiKey).where(
             ApiKey.tenant_id == tenant_id, ApiKey.id == cmd.key_id,
         ).values(revoked_at=func.now(), version=ApiKey.version + 1))
         uow.session.refresh(key)
         uow.emit(ApiKeyRevoked(tenant_id=tenant_id, aggregate_id=key.id))
     return Ack(id=key.id, version=key.version, status="revoked")
+
+
+def _refuse_if_last_admin(uow: UnitOfWork, tenant_id: uuid.UUID) -> None:
+    # Locking every active admin key serialises concurrent revocations: the second one
+    # re-reads the rows after the first commits and sees one admin fewer.
+    active_admins = uow.session.scalars(select(ApiKey.id).where(
+        ApiKey.tenant_id == tenant_id, ApiKey.role == Role.ADMIN.value,
+        ApiKey.revoked_at.is_(None)).with_for_update()).all()
+    if len(active_admins) <= 1:
+        raise LastAdminKey("This is the tenant's last active admin key; create another "
+                           "admin key first.")
 
 
 def create_platform_key(cmd: CreatePlatformKey, uow: UnitOfWork) -> Ack:

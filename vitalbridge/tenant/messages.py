@@ -120,6 +120,7 @@ class ApiKeyRevoked(Event):
 class AuthenticateApiKey(Query):
     """Who holds this key? Answers a Principal, or None for unknown/revoked keys."""
 
+    reads_primary: ClassVar[bool] = True
     key: ParsedKey
 
 
