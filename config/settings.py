@@ -45,6 +45,12 @@ class Settings:
     )
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
     outbox_batch_size: int = field(default=200, metadata={"env": "OUTBOX_BATCH_SIZE"})
+    outbox_max_attempts: int = field(default=8, metadata={"env": "OUTBOX_MAX_ATTEMPTS"})
+    outbox_retry_base_seconds: float = field(
+        default=1.0, metadata={"env": "OUTBOX_RETRY_BASE_SECONDS"})
+    outbox_retry_max_seconds: float = field(
+        default=300.0, metadata={"env": "OUTBOX_RETRY_MAX_SECONDS"})
+    outbox_retention_days: int = field(default=7, metadata={"env": "OUTBOX_RETENTION_DAYS"})
     default_phone_region: str = field(default="US", metadata={"env": "DEFAULT_PHONE_REGION"})
     var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})
 

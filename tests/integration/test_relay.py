@@ -1,4 +1,4 @@
-"""The outbox relay delivers committed events once per subscriber, in order."""
+"""The outbox relay: once per subscriber, in order, failures parked, dead letters retried."""
 
 import threading
 import time
@@ -8,10 +8,14 @@ from sqlalchemy import text
 
 from vitalbridge import create_app
 from vitalbridge.messaging.cli import build_relay
-from vitalbridge.messaging.messages import Principal
+from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.messaging.parking import RetryPolicy
+from vitalbridge.messaging.relay import RelayBusy
 from vitalbridge.messaging.subscribers import Subscriber, connect
 from vitalbridge.messaging.uow import CommandContext
-from vitalbridge.tenant.messages import CreateTenant
+from vitalbridge.tenant.messages import CreateApiKey, CreateTenant, RevokeApiKey
+
+IMMEDIATE_RETRY = RetryPolicy(max_attempts=3, base_seconds=0.0)
 
 
 @pytest.fixture
@@ -21,78 +25,175 @@ def relay_app(owner_url):
     app.extensions["vitalbridge"].db.dispose()
 
 
-def subscribe(app, name, react):
+def subscribe(app, name, react, event_type="tenant.created"):
     svc = app.extensions["vitalbridge"]
-    connect(Subscriber(name=name, event_type="tenant.created", react=react), svc.signals, svc.db)
+    connect(Subscriber(name=name, event_type=event_type, react=react), svc.signals, svc.db)
+
+
+def dispatch(app, command, tenant_id=None):
+    bus = app.extensions["vitalbridge"].commands
+    with app.app_context():
+        return bus.dispatch(command, CommandContext(principal=Principal.system(tenant_id)))
 
 
 def create_tenants(app, *slugs):
-    bus = app.extensions["vitalbridge"].commands
+    return [dispatch(app, CreateTenant(name=s, slug=s, timezone="UTC")).id for s in slugs]
+
+
+def relay_for(app, policy=IMMEDIATE_RETRY):
     with app.app_context():
-        for slug in slugs:
-            bus.dispatch(CreateTenant(name=slug, slug=slug, timezone="UTC"),
-                         CommandContext(principal=Principal.system()))
+        relay = build_relay()
+    relay.retry = policy
+    return relay
+
+
+def scalar(owner_engine, sql):
+    with owner_engine.connect() as conn:
+        return conn.execute(text(sql)).scalar_one()
 
 
 def test_each_event_reaches_a_subscriber_once_in_commit_order(relay_app, owner_engine):
     seen = []
     subscribe(relay_app, "recorder", lambda envelope, uow: seen.append(envelope["data"]["slug"]))
     create_tenants(relay_app, "one", "two", "three")
-    with relay_app.app_context():
-        relay = build_relay()
-        assert relay.drain() == 3
-        assert relay.drain() == 0
+    relay = relay_for(relay_app)
+    assert relay.drain() == 3
+    assert relay.drain() == 0
     assert seen == ["one", "two", "three"]
-    with owner_engine.connect() as conn:
-        assert conn.execute(text(
-            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL")).scalar_one() == 0
-        assert conn.execute(text("SELECT count(*) FROM inbox")).scalar_one() == 3
+    assert scalar(owner_engine, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
+    assert scalar(owner_engine, "SELECT count(*) FROM inbox") == 3
 
 
 def test_a_redelivered_event_has_no_second_effect(relay_app, owner_engine):
     seen = []
     subscribe(relay_app, "recorder", lambda envelope, uow: seen.append(envelope["id"]))
     create_tenants(relay_app, "only")
-    with relay_app.app_context():
-        relay = build_relay()
-        relay.drain()
-        with owner_engine.begin() as conn:  # as if the relay died before marking delivery
-            conn.execute(text("UPDATE outbox SET delivered_at = NULL"))
-        assert relay.drain() == 1
+    relay = relay_for(relay_app)
+    relay.drain()
+    with owner_engine.begin() as conn:  # as if the relay died before marking delivery
+        conn.execute(text("UPDATE outbox SET delivered_at = NULL, position = NULL"))
+        conn.execute(text("DELETE FROM event_positions"))
+    assert relay.drain() == 1
     assert len(seen) == 1
 
 
-def test_a_failing_subscriber_holds_back_later_events_until_fixed(relay_app, owner_engine):
+def test_a_failing_subscriber_is_parked_while_others_flow(relay_app, owner_engine):
+    good, flaky = [], []
+
+    def fail_on_first(envelope, uow):
+        if envelope["data"]["slug"] == "first":
+            raise RuntimeError("downstream unavailable")
+        flaky.append(envelope["data"]["slug"])
+
+    subscribe(relay_app, "good", lambda envelope, uow: good.append(envelope["data"]["slug"]))
+    subscribe(relay_app, "flaky", fail_on_first)
+    create_tenants(relay_app, "first", "second")
+    relay_for(relay_app, RetryPolicy(base_seconds=60.0)).drain()
+    assert good == ["first", "second"]
+    assert flaky == ["second"]
+    with owner_engine.connect() as conn:
+        parked = conn.execute(text("SELECT subscriber, attempts, last_error, dead_at "
+                                   "FROM parked_deliveries")).one()
+    assert parked.subscriber == "flaky"
+    assert parked.attempts == 1
+    assert "downstream unavailable" in parked.last_error
+    assert parked.dead_at is None
+    assert scalar(owner_engine, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
+
+
+def test_later_events_of_a_parked_aggregate_wait_their_turn(relay_app, tenant_and_key):
+    tenant_id, key_id = tenant_and_key
+    broken = {"yes": True}
+    seen = []
+
+    def react(envelope, uow):
+        if broken["yes"] and envelope["type"] == "api_key.created":
+            raise RuntimeError("not yet")
+        seen.append(envelope["type"])
+
+    for kind in ("api_key.created", "api_key.revoked"):
+        subscribe(relay_app, "ordered", react, event_type=kind)
+    relay = relay_for(relay_app, RetryPolicy(max_attempts=10, base_seconds=0.0))
+    dispatch(relay_app, CreateApiKey(name="second admin", role=Role.ADMIN), tenant_id)
+    dispatch(relay_app, RevokeApiKey(key_id=key_id), tenant_id)
+    relay.drain()
+    assert "api_key.revoked" not in seen  # queued behind the failing create of its aggregate
+    broken["yes"] = False
+    relay.drain()
+    assert seen[-2:] == ["api_key.created", "api_key.revoked"]
+
+
+@pytest.fixture
+def tenant_and_key(relay_app):
+    ack = dispatch(relay_app, CreateTenant(name="t", slug="keys", timezone="UTC",
+                                           with_admin_key=True))
+    from vitalbridge.tenant.messages import parse_api_key
+
+    return ack.id, parse_api_key(ack.extra["api_key"]).key_id
+
+
+def test_dead_letters_after_max_attempts_then_retry_redelivers(relay_app, owner_engine):
     broken = {"yes": True}
     seen = []
 
     def react(envelope, uow):
         if broken["yes"]:
-            raise RuntimeError("downstream unavailable")
+            raise RuntimeError("always fails")
         seen.append(envelope["data"]["slug"])
 
-    subscribe(relay_app, "flaky", react)
-    create_tenants(relay_app, "first", "second")
-    with relay_app.app_context():
-        relay = build_relay()
-        assert relay.drain() == 0
-        with owner_engine.connect() as conn:
-            failed = conn.execute(text(
-                "SELECT attempts, last_error FROM outbox ORDER BY seq LIMIT 1")).one()
-        assert failed.attempts == 1
-        assert "downstream unavailable" in failed.last_error
-        broken["yes"] = False
-        assert relay.drain() == 2
-    assert seen == ["first", "second"]
+    subscribe(relay_app, "doomed", react)
+    create_tenants(relay_app, "x")
+    relay = relay_for(relay_app)
+    for _ in range(4):
+        relay.drain()
+    assert scalar(owner_engine, "SELECT attempts FROM parked_deliveries") == 3
+    assert scalar(owner_engine, "SELECT dead_at IS NOT NULL FROM parked_deliveries")
+    create_tenants(relay_app, "y")  # other aggregates keep flowing past the dead letter
+    broken["yes"] = False
+    relay.drain()
+    assert seen == ["y"]
+    result = relay_app.test_cli_runner().invoke(args=["outbox", "retry", "--all-dead"])
+    assert "1 dead deliveries will be retried" in result.output
+    relay.drain()
+    assert seen == ["y", "x"]
+    assert scalar(owner_engine, "SELECT count(*) FROM parked_deliveries") == 0
+
+
+def test_feed_positions_are_gap_free_per_tenant(relay_app, owner_engine):
+    create_tenants(relay_app, "a", "b")
+    dispatch(relay_app, CreateTenant(name="c", slug="c", timezone="UTC", with_admin_key=True))
+    relay_for(relay_app).drain()
+    with owner_engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT tenant_id, array_agg(position ORDER BY position) AS positions "
+            "FROM outbox GROUP BY tenant_id")).all()
+    assert sorted(len(r.positions) for r in rows) == [1, 1, 2]
+    assert all(r.positions == list(range(1, len(r.positions) + 1)) for r in rows)
+
+
+def test_only_one_relay_delivers_at_a_time(relay_app):
+    stop = threading.Event()
+    active = relay_for(relay_app)
+    worker = threading.Thread(target=active.run, args=(stop,), daemon=True)
+    worker.start()
+    time.sleep(0.5)
+    try:
+        with pytest.raises(RelayBusy):
+            relay_for(relay_app).drain()
+        cli = relay_app.test_cli_runner().invoke(args=["outbox", "drain"])
+        assert cli.exit_code == 1
+        assert "another relay is active" in cli.output
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def test_notify_wakes_the_running_relay(relay_app):
     delivered = threading.Event()
     subscribe(relay_app, "waker", lambda envelope, uow: delivered.set())
     stop = threading.Event()
-    with relay_app.app_context():
-        relay = build_relay()
-    worker = threading.Thread(target=lambda: _run(relay_app, relay, stop), daemon=True)
+    relay = relay_for(relay_app)
+    worker = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     worker.start()
     time.sleep(0.5)  # let it LISTEN; its poll interval is 30 s, so only NOTIFY can wake it
     create_tenants(relay_app, "wake-up")
@@ -100,9 +201,21 @@ def test_notify_wakes_the_running_relay(relay_app):
         assert delivered.wait(timeout=10), "relay did not wake on NOTIFY"
     finally:
         stop.set()
-        worker.join(timeout=35)
+        worker.join(timeout=5)
 
 
-def _run(app, relay, stop):
-    with app.app_context():
-        relay.run(stop)
+def test_status_and_replay_commands(relay_app):
+    seen = []
+    subscribe(relay_app, "recorder", lambda envelope, uow: seen.append(envelope["id"]))
+    create_tenants(relay_app, "s")
+    runner = relay_app.test_cli_runner()
+    assert "backlog: 1" in runner.invoke(args=["outbox", "status"]).output
+    relay_for(relay_app).drain()
+    assert "backlog: 0" in runner.invoke(args=["outbox", "status"]).output
+    replayed = runner.invoke(args=["outbox", "replay", "--subscriber", "recorder",
+                                   "--since", "2000-01-01"])
+    assert "offered 1 events to recorder" in replayed.output
+    assert len(seen) == 1  # the inbox makes the replay a no-op for handled events
+    unknown = runner.invoke(args=["outbox", "replay", "--subscriber", "nobody",
+                                  "--since", "2000-01-01"])
+    assert unknown.exit_code == 2

@@ -1,11 +1,16 @@
-"""The outbox relay: delivers committed events to subscribers, in commit order.
+"""The outbox relay: delivers committed events to each subscriber, in commit order.
 
 It never follows a seq cursor: a transaction that took a lower seq can commit after
-one with a higher seq, and a cursor would step over it for good. Instead each pass
-takes the undelivered rows (by state) in seq order. Events of one aggregate are
-written by transactions that lock that aggregate's row, so their seq order is their
-commit order. One relay at a time is active (a session advisory lock elects it), so
-two relay processes never deliver the same batch or reorder an aggregate.
+one with a higher seq, and a cursor would step over it for good. Each pass takes the
+undelivered rows (by state) in seq order instead. Events of one aggregate are written
+by transactions that lock that aggregate's row, so their seq order is their commit
+order. One relay at a time is active (a session advisory lock elects it), so two relay
+processes never deliver the same event at once or reorder an aggregate.
+
+Delivery is per subscriber. When a subscriber fails, the event is parked for that
+subscriber alone (retried with backoff, dead-lettered after the last attempt), and its
+later events of the same aggregate queue behind it; everything else keeps flowing.
+Delivering assigns the event its tenant's next feed position, gap-free.
 
 NOTIFY only wakes the relay; the table is the truth, and a poll catches any wake-up
 that was missed.
@@ -16,12 +21,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
+from vitalbridge.messaging import parking
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.uow import OUTBOX_CHANNEL
 
@@ -30,21 +39,9 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x76_62_6F_78  # "vbox": the advisory lock that elects the active relay
 STOP_CHECK_SECONDS = 0.5  # how soon a stop request is noticed while waiting
 
-_CLAIM_BATCH = text("""
-SELECT tenant_id, id, envelope FROM outbox
- WHERE delivered_at IS NULL
- ORDER BY seq
- LIMIT :limit
- FOR UPDATE SKIP LOCKED
-""")
-_MARK_DELIVERED = text("""
-UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL
- WHERE tenant_id = :tenant AND id = :id
-""")
-_MARK_FAILED = text("""
-UPDATE outbox SET attempts = attempts + 1, last_error = :error
- WHERE tenant_id = :tenant AND id = :id
-""")
+
+class RelayBusy(RuntimeError):
+    """Another relay holds the relay lock; only one may deliver at a time."""
 
 
 @dataclass
@@ -55,42 +52,88 @@ class Relay:
     signals: EventSignals
     batch_size: int = 200
     poll_seconds: float = 1.0
-
-    def deliver_batch(self) -> int:
-        """Deliver up to one batch in seq order; stop at the first failure. Returns count."""
-        delivered = 0
-        with self.engine.begin() as conn:
-            for row in conn.execute(_CLAIM_BATCH, {"limit": self.batch_size}):
-                keys = {"tenant": row.tenant_id, "id": row.id}
-                try:
-                    self.signals.send(row.envelope)
-                except Exception as failure:
-                    log.exception("delivery failed", extra={"event_id": str(row.id)})
-                    conn.execute(_MARK_FAILED, {**keys, "error": repr(failure)[:2000]})
-                    break  # a later event of the same aggregate must not overtake it
-                conn.execute(_MARK_DELIVERED, keys)
-                delivered += 1
-        return delivered
+    retry: parking.RetryPolicy = field(default_factory=parking.RetryPolicy)
 
     def drain(self) -> int:
-        """Deliver until nothing deliverable is left (or a delivery fails)."""
-        total = 0
-        while (count := self.deliver_batch()) == self.batch_size:
-            total += count
-        return total + count
+        """Take the relay lock, deliver everything deliverable now, return the count."""
+        with self._leadership(wait=None) as leader:
+            if not leader:
+                raise RelayBusy("another relay is active")
+            return self._drain()
 
     def run(self, stop: threading.Event) -> None:
-        """Run until ``stop`` is set: hold the relay lock, then drain, wait, repeat."""
-        url = make_url(self.engine.url).set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as listener:
-            self._wait_for_leadership(listener, stop)
+        """Run until ``stop`` is set: become the active relay, then drain, wait, repeat."""
+        with self._leadership(wait=stop) as listener:
+            if listener is None:
+                return
             listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
             while not stop.is_set():
-                delivered = self.drain()
-                if delivered:
+                if delivered := self._drain():
                     log.info("outbox delivered", extra={"count": delivered})
                 self._wait_for_wakeup(listener, stop)
+
+    def _drain(self) -> int:
+        total = 0
+        while True:
+            delivered = self._deliver_batch()
+            retried = self._retry_due()
+            total += delivered
+            if delivered < self.batch_size and not retried:
+                return total
+
+    def _deliver_batch(self) -> int:
+        with self.engine.begin() as conn:
+            rows = parking.claim_undelivered(conn, self.batch_size)
+            for row in rows:
+                for subscriber in self.signals.subscribers(row.type):
+                    self._deliver_or_park(conn, subscriber, row)
+                parking.mark_delivered(conn, row.tenant_id, row.id)
+            return len(rows)
+
+    def _deliver_or_park(self, conn: Connection, subscriber: str, row: Any) -> None:
+        if parking.lane_is_blocked(conn, subscriber, row):
+            parking.park(conn, subscriber, row, error=None, attempts=0, delay=0.0)
+            return
+        error = self._try(subscriber, row.envelope)
+        if error is not None:
+            parking.park(conn, subscriber, row, error=error, attempts=1,
+                         delay=self.retry.delay(1))
+
+    def _retry_due(self) -> int:
+        """Retry the parked deliveries whose time has come; returns how many succeeded."""
+        succeeded = 0
+        with self.engine.begin() as conn:
+            for entry in parking.due(conn, self.batch_size):
+                error = self._try(entry.subscriber, entry.envelope)
+                if error is None:
+                    parking.release(conn, entry)
+                    succeeded += 1
+                else:
+                    parking.record_failure(conn, entry, error, self.retry)
+        return succeeded
+
+    def _try(self, subscriber: str, envelope: dict[str, Any]) -> str | None:
+        try:
+            self.signals.deliver(subscriber, envelope)
+        except Exception as failure:
+            log.warning("delivery failed", extra={"subscriber": subscriber,
+                                                  "event_id": envelope["id"]},
+                        exc_info=failure)
+            return repr(failure)[:2000]
+        return None
+
+    @contextmanager
+    def _leadership(self, wait: threading.Event | None) -> Iterator[Any]:
+        """Hold the relay lock on a dedicated connection; None if not obtained."""
+        url = make_url(self.engine.url).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False),
+                             autocommit=True) as listener:
+            while not _try_lock(listener):
+                if wait is None or wait.wait(self.poll_seconds):
+                    yield None
+                    return
+            log.info("relay is active")
+            yield listener
 
     def _wait_for_wakeup(self, listener: psycopg.Connection, stop: threading.Event) -> None:
         """Return on a NOTIFY, on ``stop``, or when the poll interval has passed."""
@@ -100,11 +143,7 @@ class Relay:
             if any(True for _ in listener.notifies(timeout=slice_, stop_after=1)):
                 return
 
-    def _wait_for_leadership(self, listener: psycopg.Connection, stop: threading.Event) -> None:
-        while not stop.is_set():
-            locked = listener.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,))
-            row = locked.fetchone()
-            if row is not None and row[0]:
-                log.info("relay is active")
-                return
-            stop.wait(self.poll_seconds)
+
+def _try_lock(listener: psycopg.Connection) -> bool:
+    row = listener.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])

@@ -50,7 +50,7 @@ def connect(subscriber: Subscriber, signals: EventSignals, db: Database) -> None
     def receive(_sender: object, envelope: dict[str, Any]) -> None:
         run_once(subscriber, envelope, db)
 
-    signals.signal(subscriber.event_type).connect(receive, weak=False)
+    signals.connect(subscriber.event_type, subscriber.name, receive)
 
 
 def run_once(subscriber: Subscriber, envelope: dict[str, Any], db: Database) -> bool:

@@ -1,0 +1,146 @@
+"""The relay's SQL: claiming undelivered events, feed positions, parked deliveries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, text
+
+_CLAIM = text("""
+SELECT tenant_id, id, seq, type, aggregate_id, envelope FROM outbox
+ WHERE delivered_at IS NULL
+ ORDER BY seq
+ LIMIT :limit
+ FOR UPDATE SKIP LOCKED
+""")
+
+# The position counter row is locked until this transaction commits, and only the
+# active relay writes it, so positions become visible in order and without gaps.
+_MARK_DELIVERED = text("""
+WITH next AS (
+  INSERT INTO event_positions AS p (tenant_id, last_position) VALUES (:tenant, 1)
+  ON CONFLICT (tenant_id) DO UPDATE SET last_position = p.last_position + 1
+  RETURNING last_position)
+UPDATE outbox SET delivered_at = now(), attempts = attempts + 1,
+       position = (SELECT last_position FROM next)
+ WHERE tenant_id = :tenant AND id = :id
+""")
+
+_LANE_BLOCKED = text("""
+SELECT EXISTS (SELECT 1 FROM parked_deliveries
+                WHERE subscriber = :subscriber AND tenant_id = :tenant
+                  AND aggregate_id = :aggregate AND seq < :seq)
+""")
+
+_PARK = text("""
+INSERT INTO parked_deliveries
+  (tenant_id, subscriber, event_id, aggregate_id, seq, attempts, last_error, next_attempt_at)
+VALUES (:tenant, :subscriber, :event, :aggregate, :seq, :attempts, :error,
+        now() + make_interval(secs => :delay))
+ON CONFLICT DO NOTHING
+""")
+
+# The head of each lane (subscriber, tenant, aggregate) only: later events of the same
+# aggregate wait until it is delivered, or until an operator retries a dead one.
+_DUE = text("""
+SELECT p.tenant_id, p.subscriber, p.event_id, p.attempts, o.envelope
+  FROM parked_deliveries p
+  JOIN outbox o ON o.tenant_id = p.tenant_id AND o.id = p.event_id
+ WHERE p.dead_at IS NULL AND p.next_attempt_at <= now()
+   AND NOT EXISTS (SELECT 1 FROM parked_deliveries q
+                    WHERE q.subscriber = p.subscriber AND q.tenant_id = p.tenant_id
+                      AND q.aggregate_id = p.aggregate_id AND q.seq < p.seq)
+ ORDER BY p.seq
+ LIMIT :limit
+""")
+
+_RELEASE = text("""
+DELETE FROM parked_deliveries
+ WHERE tenant_id = :tenant AND subscriber = :subscriber AND event_id = :event
+""")
+
+_FAILED = text("""
+UPDATE parked_deliveries
+   SET attempts = :attempts, last_error = :error,
+       next_attempt_at = now() + make_interval(secs => :delay),
+       dead_at = CASE WHEN :dead THEN now() END
+ WHERE tenant_id = :tenant AND subscriber = :subscriber AND event_id = :event
+""")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, and the attempt after which a delivery is dead."""
+
+    max_attempts: int = 8
+    base_seconds: float = 1.0
+    cap_seconds: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure (half to full backoff)."""
+        backoff = min(self.base_seconds * 2 ** (attempts - 1), self.cap_seconds)
+        return backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True)
+class ParkedEntry:
+    """A parked delivery due for another attempt."""
+
+    tenant_id: Any
+    subscriber: str
+    event_id: Any
+    attempts: int
+    envelope: dict[str, Any]
+
+    @property
+    def keys(self) -> dict[str, Any]:
+        """Its primary key as statement parameters."""
+        return {"tenant": self.tenant_id, "subscriber": self.subscriber, "event": self.event_id}
+
+
+def claim_undelivered(conn: Connection, limit: int) -> Sequence[Row[Any]]:
+    """Lock up to ``limit`` undelivered events, oldest first."""
+    return conn.execute(_CLAIM, {"limit": limit}).all()
+
+
+def mark_delivered(conn: Connection, tenant_id: Any, event_id: Any) -> None:
+    """Mark an event delivered and give it its tenant's next feed position."""
+    conn.execute(_MARK_DELIVERED, {"tenant": tenant_id, "id": event_id})
+
+
+def lane_is_blocked(conn: Connection, subscriber: str, row: Row[Any]) -> bool:
+    """Is an earlier event of this aggregate still parked for this subscriber?"""
+    return bool(conn.execute(_LANE_BLOCKED, {
+        "subscriber": subscriber, "tenant": row.tenant_id, "aggregate": row.aggregate_id,
+        "seq": row.seq}).scalar())
+
+
+def park(conn: Connection, subscriber: str, row: Row[Any], *, error: str | None,
+         attempts: int, delay: float) -> None:
+    """Park ``row`` for ``subscriber`` (after a failure, or behind an earlier one)."""
+    conn.execute(_PARK, {"tenant": row.tenant_id, "subscriber": subscriber, "event": row.id,
+                         "aggregate": row.aggregate_id, "seq": row.seq, "attempts": attempts,
+                         "error": error, "delay": delay})
+
+
+def due(conn: Connection, limit: int) -> list[ParkedEntry]:
+    """Parked deliveries at the head of their lane whose retry time has come."""
+    return [ParkedEntry(r.tenant_id, r.subscriber, r.event_id, r.attempts, r.envelope)
+            for r in conn.execute(_DUE, {"limit": limit})]
+
+
+def release(conn: Connection, entry: ParkedEntry) -> None:
+    """The subscriber handled it at last: unpark it."""
+    conn.execute(_RELEASE, entry.keys)
+
+
+def record_failure(conn: Connection, entry: ParkedEntry, error: str,
+                   policy: RetryPolicy) -> None:
+    """Count another failure; schedule the next attempt or declare it dead."""
+    attempts = entry.attempts + 1
+    dead = attempts >= policy.max_attempts
+    conn.execute(_FAILED, {**entry.keys, "attempts": attempts, "error": error,
+                           "delay": 0.0 if dead else policy.delay(attempts), "dead": dead})
