@@ -14,6 +14,7 @@ from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
 from vitalbridge.demo import demo
 from vitalbridge.http import content_type, docs, health, metrics, problems, request_id
+from vitalbridge.http.events import blueprint as events_api
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
 from vitalbridge.scheduler import scheduler_cli
@@ -23,7 +24,7 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
-API_BLUEPRINTS = [tenant_api]
+API_BLUEPRINTS = [events_api, tenant_api]
 
 
 def create_app(**overrides: Any) -> Flask:

@@ -7,6 +7,7 @@ from types import ModuleType
 
 from config.settings import Settings
 from vitalbridge.db import build_database
+from vitalbridge.messaging import feed
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import Subscriber, connect
@@ -24,6 +25,8 @@ def bootstrap(settings: Settings) -> Services:
     """Build the database, the buses and the event signals, and register every domain."""
     db = build_database(settings)
     commands, queries, signals = CommandBus(db), QueryBus(db), EventSignals()
+    for query_type, query_handler in feed.QUERY_HANDLERS.items():
+        queries.register(query_type, query_handler)
     for handlers, query_handlers, subscribers in DOMAINS:
         for command_type, handler in handlers.COMMAND_HANDLERS.items():
             commands.register(command_type, handler)
