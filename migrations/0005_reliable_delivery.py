@@ -55,6 +55,7 @@ def upgrade() -> None:
     sec.relay_access("event_positions", "SELECT, INSERT, UPDATE")
     sec.relay_access("parked_deliveries", "SELECT, INSERT, UPDATE, DELETE")
     op.execute(f'GRANT DELETE ON outbox TO "{sec.relay_role()}"')
+    sec.relay_access("inbox", "SELECT, DELETE")  # retention forgets old inbox rows too
 
 
 def downgrade() -> None:
@@ -65,3 +66,4 @@ def downgrade() -> None:
     op.drop_index("uq_outbox_tenant_id_position", table_name="outbox")
     op.drop_column("outbox", "position")
     op.execute(f'REVOKE DELETE ON outbox FROM "{sec.relay_role()}"')
+    sec.revoke_relay_access("inbox")

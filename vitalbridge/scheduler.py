@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from vitalbridge.messaging.cli import build_relay
-from vitalbridge.messaging.maintenance import purge_idempotency_keys
+from vitalbridge.messaging.maintenance import purge_delivered_events, purge_idempotency_keys
 from vitalbridge.services import services
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,19 @@ def purge_expired_idempotency_keys() -> int:
     return removed
 
 
+def purge_old_events() -> int:
+    """Delete events delivered more than OUTBOX_RETENTION_DAYS ago."""
+    removed = purge_delivered_events(build_relay().engine,
+                                     services().settings.outbox_retention_days)
+    log.info("purged delivered events", extra={"count": removed})
+    return removed
+
+
 # (job, minutes between runs)
-JOBS: list[tuple[Callable[[], int], int]] = [(purge_expired_idempotency_keys, 60)]
+JOBS: list[tuple[Callable[[], int], int]] = [
+    (purge_expired_idempotency_keys, 60),
+    (purge_old_events, 60),
+]
 
 
 def _in_app_context(app: Flask, job: Callable[[], int]) -> Callable[[], None]:
