@@ -50,6 +50,7 @@ class Settings:
         default=1.0, metadata={"env": "OUTBOX_RETRY_BASE_SECONDS"})
     outbox_retry_max_seconds: float = field(
         default=300.0, metadata={"env": "OUTBOX_RETRY_MAX_SECONDS"})
+    event_broker_url: str = field(default="", metadata={"env": "EVENT_BROKER_URL"})
     outbox_retention_days: int = field(default=7, metadata={"env": "OUTBOX_RETENTION_DAYS"})
     default_phone_region: str = field(default="US", metadata={"env": "DEFAULT_PHONE_REGION"})
     var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})

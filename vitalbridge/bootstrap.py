@@ -8,9 +8,10 @@ from types import ModuleType
 from config.settings import Settings
 from vitalbridge.db import build_database
 from vitalbridge.messaging import feed
+from vitalbridge.messaging.broker import build_publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
-from vitalbridge.messaging.subscribers import Subscriber, connect
+from vitalbridge.messaging.subscribers import Subscriber, broker_subscriber, connect
 from vitalbridge.services import Services
 from vitalbridge.tenant import handlers as tenant_handlers
 from vitalbridge.tenant import queries as tenant_queries
@@ -36,5 +37,8 @@ def bootstrap(settings: Settings) -> Services:
             queries.register(query_type, query_handler)
         for subscriber in subscribers:
             connect(subscriber, signals, db)
+    publisher = build_publisher(settings.event_broker_url) if settings.event_broker_url else None
+    if publisher is not None:
+        connect(broker_subscriber(publisher), signals, db)
     return Services(settings=settings, db=db, commands=commands, queries=queries,
-                    signals=signals)
+                    signals=signals, publisher=publisher)

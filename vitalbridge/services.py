@@ -8,6 +8,7 @@ from flask import current_app
 
 from config.settings import Settings
 from vitalbridge.db import Database
+from vitalbridge.messaging.broker import Publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
 
@@ -23,6 +24,7 @@ class Services:
     commands: CommandBus
     queries: QueryBus
     signals: EventSignals
+    publisher: Publisher | None = None
 
 
 def services() -> Services:

@@ -19,11 +19,12 @@ that was missed.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -109,8 +110,13 @@ class Relay:
                     parking.release(conn, entry)
                     succeeded += 1
                 else:
-                    parking.record_failure(conn, entry, error, self.retry)
+                    parking.record_failure(conn, entry, error, self._policy(entry.subscriber))
         return succeeded
+
+    def _policy(self, subscriber: str) -> parking.RetryPolicy:
+        if self.signals.retries_forever(subscriber):
+            return replace(self.retry, max_attempts=sys.maxsize)
+        return self.retry
 
     def _try(self, subscriber: str, envelope: dict[str, Any]) -> str | None:
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from blinker import Namespace, Signal
 
 Receiver = Callable[..., Any]
+ALL_EVENTS = "*"  # the event type under which a subscriber receives every event
 
 
 class EventSignals:
@@ -23,26 +24,40 @@ class EventSignals:
     def __init__(self) -> None:
         self._namespace = Namespace()
         self._names: dict[str, list[str]] = defaultdict(list)
+        self._retry_forever: set[str] = set()
 
     def signal(self, event_type: str) -> Signal:
         """The signal for ``event_type`` (e.g. ``"leave.approved"``)."""
         return self._namespace.signal(event_type)
 
-    def connect(self, event_type: str, name: str, receiver: Receiver) -> None:
-        """Connect ``receiver`` as subscriber ``name``; names are unique per event type."""
+    def connect(self, event_type: str, name: str, receiver: Receiver, *,
+                retry_forever: bool = False) -> None:
+        """Connect ``receiver`` as subscriber ``name``; names are unique per event type.
+
+        ``retry_forever`` subscribers (the broker publisher) are never dead-lettered:
+        an outage of theirs only delays them.
+        """
         if name in self._names[event_type]:
             raise RuntimeError(f"subscriber {name!r} already listens to {event_type}")
         self._names[event_type].append(name)
+        if retry_forever:
+            self._retry_forever.add(name)
         self.signal(event_type).connect(receiver, sender=name, weak=False)
 
     def subscribers(self, event_type: str) -> list[str]:
         """Names of the subscribers of ``event_type``, in the order they connected."""
-        return list(self._names.get(event_type, ()))
+        return [*self._names.get(event_type, ()), *self._names.get(ALL_EVENTS, ())]
+
+    def retries_forever(self, subscriber: str) -> bool:
+        """Is ``subscriber`` exempt from dead-lettering?"""
+        return subscriber in self._retry_forever
 
     def event_types_of(self, subscriber: str) -> list[str]:
-        """The event types ``subscriber`` listens to."""
+        """The event types ``subscriber`` listens to (``*`` means every type)."""
         return [kind for kind, names in self._names.items() if subscriber in names]
 
     def deliver(self, subscriber: str, envelope: dict[str, Any]) -> None:
         """Deliver one event to one subscriber; its exception propagates."""
-        self.signal(envelope["type"]).send(subscriber, envelope=envelope)
+        listens_to_all = subscriber in self._names.get(ALL_EVENTS, ())
+        kind = ALL_EVENTS if listens_to_all else envelope["type"]
+        self.signal(kind).send(subscriber, envelope=envelope)

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import text
 
 from vitalbridge.db import Database
+from vitalbridge.messaging.broker import Publisher
 from vitalbridge.messaging.messages import Ack, Command, Principal
-from vitalbridge.messaging.signals import EventSignals
+from vitalbridge.messaging.signals import ALL_EVENTS, EventSignals
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork
 
 Reaction = Callable[[dict[str, Any], UnitOfWork], None]
@@ -37,11 +38,12 @@ class HandleEvent(Command):
 
 @dataclass(frozen=True)
 class Subscriber:
-    """A named reaction to one event type."""
+    """A named reaction to one event type (``*``: every type)."""
 
     name: str
     event_type: str
     react: Reaction
+    retry_forever: bool = False
 
 
 def connect(subscriber: Subscriber, signals: EventSignals, db: Database) -> None:
@@ -50,7 +52,8 @@ def connect(subscriber: Subscriber, signals: EventSignals, db: Database) -> None
     def receive(_sender: object, envelope: dict[str, Any]) -> None:
         run_once(subscriber, envelope, db)
 
-    signals.connect(subscriber.event_type, subscriber.name, receive)
+    signals.connect(subscriber.event_type, subscriber.name, receive,
+                    retry_forever=subscriber.retry_forever)
 
 
 def run_once(subscriber: Subscriber, envelope: dict[str, Any], db: Database) -> bool:
@@ -68,3 +71,10 @@ def run_once(subscriber: Subscriber, envelope: dict[str, Any], db: Database) -> 
         subscriber.react(envelope, uow)
         uow.commit(Ack(id=event_id, version=1))
     return True
+
+
+def broker_subscriber(publisher: Publisher) -> Subscriber:
+    """Every event, published to the broker; its inbox row means "confirmed"."""
+    return Subscriber(name=publisher.name, event_type=ALL_EVENTS,
+                      react=lambda envelope, _uow: publisher.publish(envelope),
+                      retry_forever=True)
