@@ -219,3 +219,30 @@ def test_status_and_replay_commands(relay_app):
     unknown = runner.invoke(args=["outbox", "replay", "--subscriber", "nobody",
                                   "--since", "2000-01-01"])
     assert unknown.exit_code == 2
+
+
+def test_relay_metrics_count_deliveries_failures_and_backlog(relay_app):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def fail(envelope, uow):
+        raise RuntimeError("no")
+
+    subscribe(relay_app, "metered", lambda envelope, uow: None)
+    subscribe(relay_app, "metered-fail", fail)
+    before = (sample("vitalbridge_outbox_delivered_total", subscriber="metered"),
+              sample("vitalbridge_outbox_failed_total", subscriber="metered-fail"),
+              sample("vitalbridge_outbox_delivery_latency_seconds_count"))
+    create_tenants(relay_app, "m1", "m2")
+    relay = relay_for(relay_app, RetryPolicy(base_seconds=60.0))
+    relay._observe_backlog()
+    assert sample("vitalbridge_outbox_backlog") == 2
+    relay.drain()
+    relay._observe_backlog()
+    assert sample("vitalbridge_outbox_delivered_total", subscriber="metered") == before[0] + 2
+    assert sample("vitalbridge_outbox_failed_total", subscriber="metered-fail") == before[1] + 2
+    assert sample("vitalbridge_outbox_delivery_latency_seconds_count") == before[2] + 2
+    assert sample("vitalbridge_outbox_backlog") == 0
+    assert sample("vitalbridge_outbox_parked", state="retrying") == 2

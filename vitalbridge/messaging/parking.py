@@ -144,3 +144,28 @@ def record_failure(conn: Connection, entry: ParkedEntry, error: str,
     dead = attempts >= policy.max_attempts
     conn.execute(_FAILED, {**entry.keys, "attempts": attempts, "error": error,
                            "delay": 0.0 if dead else policy.delay(attempts), "dead": dead})
+
+
+_GAUGES = text("""
+SELECT (SELECT count(*) FROM outbox WHERE delivered_at IS NULL) AS backlog,
+       (SELECT coalesce(extract(epoch FROM now() - min(occurred_at)), 0)
+          FROM outbox WHERE delivered_at IS NULL) AS oldest_seconds,
+       (SELECT count(*) FROM parked_deliveries WHERE dead_at IS NULL) AS retrying,
+       (SELECT count(*) FROM parked_deliveries WHERE dead_at IS NOT NULL) AS dead
+""")
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """How the outbox looks right now."""
+
+    backlog: int
+    oldest_seconds: float
+    retrying: int
+    dead: int
+
+
+def gauges(conn: Connection) -> Gauges:
+    """Read the backlog, the oldest undelivered age and the parked counts."""
+    row = conn.execute(_GAUGES).one()
+    return Gauges(row.backlog, float(row.oldest_seconds), row.retrying, row.dead)

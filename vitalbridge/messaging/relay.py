@@ -25,13 +25,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from vitalbridge.messaging import parking
+from vitalbridge.messaging import metrics, parking
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.uow import OUTBOX_CHANNEL
 
@@ -71,6 +72,7 @@ class Relay:
             while not stop.is_set():
                 if delivered := self._drain():
                     log.info("outbox delivered", extra={"count": delivered})
+                self._observe_backlog()
                 self._wait_for_wakeup(listener, stop)
 
     def _drain(self) -> int:
@@ -121,12 +123,23 @@ class Relay:
     def _try(self, subscriber: str, envelope: dict[str, Any]) -> str | None:
         try:
             self.signals.deliver(subscriber, envelope)
-        except Exception as failure:
+        except Exception as failure:  # any subscriber failure is parked, never fatal
+            metrics.FAILED.labels(subscriber).inc()
             log.warning("delivery failed", extra={"subscriber": subscriber,
                                                   "event_id": envelope["id"]},
                         exc_info=failure)
             return repr(failure)[:2000]
+        metrics.DELIVERED.labels(subscriber).inc()
+        metrics.LATENCY.observe(_age_seconds(envelope))
         return None
+
+    def _observe_backlog(self) -> None:
+        with self.engine.connect() as conn:
+            gauges = parking.gauges(conn)
+        metrics.BACKLOG.set(gauges.backlog)
+        metrics.OLDEST.set(gauges.oldest_seconds)
+        metrics.PARKED.labels("retrying").set(gauges.retrying)
+        metrics.PARKED.labels("dead").set(gauges.dead)
 
     @contextmanager
     def _leadership(self, wait: threading.Event | None) -> Iterator[Any]:
@@ -148,6 +161,11 @@ class Relay:
             slice_ = min(STOP_CHECK_SECONDS, max(deadline - time.monotonic(), 0.0))
             if any(True for _ in listener.notifies(timeout=slice_, stop_after=1)):
                 return
+
+
+def _age_seconds(envelope: dict[str, Any]) -> float:
+    occurred = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
+    return max((datetime.now(UTC) - occurred).total_seconds(), 0.0)
 
 
 def _try_lock(listener: psycopg.Connection) -> bool:

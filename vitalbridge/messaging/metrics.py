@@ -1,0 +1,20 @@
+"""Relay metrics. Under make run / systemd the relay shares PROMETHEUS_MULTIPROC_DIR with
+gunicorn, so the web app's /metrics shows them too."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DELIVERED = Counter("vitalbridge_outbox_delivered_total",
+                    "Events handled by a subscriber.", ["subscriber"])
+FAILED = Counter("vitalbridge_outbox_failed_total",
+                 "Failed deliveries to a subscriber (each attempt).", ["subscriber"])
+LATENCY = Histogram("vitalbridge_outbox_delivery_latency_seconds",
+                    "From the event's commit to its delivery to a subscriber.",
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+BACKLOG = Gauge("vitalbridge_outbox_backlog", "Undelivered events.",
+                multiprocess_mode="livemax")
+OLDEST = Gauge("vitalbridge_outbox_oldest_undelivered_seconds",
+               "Age of the oldest undelivered event.", multiprocess_mode="livemax")
+PARKED = Gauge("vitalbridge_outbox_parked", "Parked deliveries (retrying or dead).",
+               ["state"], multiprocess_mode="livemax")
