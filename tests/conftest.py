@@ -15,13 +15,16 @@ from vitalbridge import create_app
 
 
 @pytest.fixture(scope="session")
-def owner_url() -> Iterator[str]:
+def server_url() -> Iterator[str]:
+    """Owner URL of the PostgreSQL server the suite makes its databases on."""
+    with database.server_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def owner_url(server_url: str) -> Iterator[str]:
     """Owner URL of a migrated database that lives for the whole session."""
-    with database.server_url() as server, database.fresh_database(server) as url:
-        app = create_app(database_url=url, env="testing")
-        with app.app_context():
-            app.extensions["alembic"].upgrade()
-        app.extensions["vitalbridge"].db.dispose()
+    with database.migrated_database(server_url) as url:
         yield url
 
 

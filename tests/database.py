@@ -53,3 +53,16 @@ def _libpq(url: str) -> str:
 def libpq_url(url: str) -> str:
     """The same URL in the form psycopg.connect accepts."""
     return _libpq(url)
+
+
+@contextlib.contextmanager
+def migrated_database(server: str) -> Iterator[str]:
+    """A fresh database on ``server``, migrated to head; yields its owner URL."""
+    from vitalbridge import create_app
+
+    with fresh_database(server) as url:
+        app = create_app(database_url=url, env="testing")
+        with app.app_context():
+            app.extensions["alembic"].upgrade()
+        app.extensions["vitalbridge"].db.dispose()
+        yield url
