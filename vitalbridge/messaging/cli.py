@@ -108,6 +108,8 @@ def replay(subscriber: str, since: datetime) -> None:
         raise click.BadParameter(f"no subscriber named {subscriber!r}", param_hint="--subscriber")
     with relay.engine.connect() as conn:
         envelopes = conn.execute(_SINCE, {"since": since, "types": types}).scalars().all()
+    failed = 0
     for envelope in envelopes:
-        relay.signals.deliver(subscriber, envelope)
-    click.echo(f"offered {len(envelopes)} events to {subscriber}")
+        outcome = relay.signals.deliver(subscriber, envelope["type"], [envelope])
+        failed += outcome.get(envelope["id"]) is not None
+    click.echo(f"offered {len(envelopes)} events to {subscriber}; {failed} failed")

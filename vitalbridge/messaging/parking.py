@@ -17,22 +17,29 @@ SELECT tenant_id, id, seq, type, aggregate_id, envelope FROM outbox
  FOR UPDATE SKIP LOCKED
 """)
 
-# The position counter row is locked until this transaction commits, and only the
-# active relay writes it, so positions become visible in order and without gaps.
+# Each tenant's counter row is bumped once per batch by the number of its events, and
+# stays locked until this transaction commits; only the active relay writes it, so
+# positions become visible in order and without gaps.
 _MARK_DELIVERED = text("""
-WITH next AS (
-  INSERT INTO event_positions AS p (tenant_id, last_position) VALUES (:tenant, 1)
-  ON CONFLICT (tenant_id) DO UPDATE SET last_position = p.last_position + 1
-  RETURNING last_position)
-UPDATE outbox SET delivered_at = now(), attempts = attempts + 1,
-       position = (SELECT last_position FROM next)
- WHERE tenant_id = :tenant AND id = :id
+WITH batch AS (
+  SELECT tenant_id, id,
+         row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS rank,
+         count(*) OVER (PARTITION BY tenant_id) AS size
+    FROM outbox WHERE id = ANY(CAST(:ids AS uuid[]))),
+bumped AS (
+  INSERT INTO event_positions AS p (tenant_id, last_position)
+  SELECT DISTINCT tenant_id, size FROM batch
+  ON CONFLICT (tenant_id) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
+  RETURNING tenant_id, last_position)
+UPDATE outbox o
+   SET delivered_at = now(), attempts = o.attempts + 1,
+       position = bumped.last_position - batch.size + batch.rank
+  FROM batch JOIN bumped USING (tenant_id)
+ WHERE o.tenant_id = batch.tenant_id AND o.id = batch.id
 """)
 
-_LANE_BLOCKED = text("""
-SELECT EXISTS (SELECT 1 FROM parked_deliveries
-                WHERE subscriber = :subscriber AND tenant_id = :tenant
-                  AND aggregate_id = :aggregate AND seq < :seq)
+_BLOCKED_LANES = text("""
+SELECT DISTINCT tenant_id, aggregate_id FROM parked_deliveries WHERE subscriber = :subscriber
 """)
 
 _PARK = text("""
@@ -106,16 +113,16 @@ def claim_undelivered(conn: Connection, limit: int) -> Sequence[Row[Any]]:
     return conn.execute(_CLAIM, {"limit": limit}).all()
 
 
-def mark_delivered(conn: Connection, tenant_id: Any, event_id: Any) -> None:
-    """Mark an event delivered and give it its tenant's next feed position."""
-    conn.execute(_MARK_DELIVERED, {"tenant": tenant_id, "id": event_id})
+def mark_delivered(conn: Connection, event_ids: Sequence[Any]) -> None:
+    """Mark events delivered, giving each its tenant's next feed position in seq order."""
+    if event_ids:
+        conn.execute(_MARK_DELIVERED, {"ids": [str(event_id) for event_id in event_ids]})
 
 
-def lane_is_blocked(conn: Connection, subscriber: str, row: Row[Any]) -> bool:
-    """Is an earlier event of this aggregate still parked for this subscriber?"""
-    return bool(conn.execute(_LANE_BLOCKED, {
-        "subscriber": subscriber, "tenant": row.tenant_id, "aggregate": row.aggregate_id,
-        "seq": row.seq}).scalar())
+def blocked_lanes(conn: Connection, subscriber: str) -> set[tuple[Any, Any]]:
+    """(tenant, aggregate) lanes in which an event is parked for ``subscriber``."""
+    return {(r.tenant_id, r.aggregate_id)
+            for r in conn.execute(_BLOCKED_LANES, {"subscriber": subscriber})}
 
 
 def park(conn: Connection, subscriber: str, row: Row[Any], *, error: str | None,

@@ -22,10 +22,11 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import psycopg
@@ -34,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from vitalbridge.messaging import metrics, parking
 from vitalbridge.messaging.signals import EventSignals
+from vitalbridge.messaging.subscribers import BLOCKED
 from vitalbridge.messaging.uow import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -87,27 +89,46 @@ class Relay:
     def _deliver_batch(self) -> int:
         with self.engine.begin() as conn:
             rows = parking.claim_undelivered(conn, self.batch_size)
-            for row in rows:
-                for subscriber in self.signals.subscribers(row.type):
-                    self._deliver_or_park(conn, subscriber, row)
-                parking.mark_delivered(conn, row.tenant_id, row.id)
+            for subscriber in self._subscribers_of(rows):
+                self._deliver_to(conn, subscriber, rows)
+            parking.mark_delivered(conn, [row.id for row in rows])
             return len(rows)
 
-    def _deliver_or_park(self, conn: Connection, subscriber: str, row: Any) -> None:
-        if parking.lane_is_blocked(conn, subscriber, row):
-            parking.park(conn, subscriber, row, error=None, attempts=0, delay=0.0)
-            return
-        error = self._try(subscriber, row.envelope)
-        if error is not None:
-            parking.park(conn, subscriber, row, error=error, attempts=1,
-                         delay=self.retry.delay(1))
+    def _subscribers_of(self, rows: Sequence[Any]) -> list[str]:
+        names: dict[str, None] = {}
+        for kind in dict.fromkeys(row.type for row in rows):
+            names.update(dict.fromkeys(self.signals.subscribers(kind)))
+        return list(names)
+
+    def _deliver_to(self, conn: Connection, subscriber: str, rows: Sequence[Any]) -> None:
+        """Deliver a batch to one subscriber in seq order, parking what cannot go now."""
+        blocked = parking.blocked_lanes(conn, subscriber)
+        mine = [row for row in rows if subscriber in self.signals.subscribers(row.type)]
+        # Runs of one event type keep seq order for subscribers of several types.
+        for event_type, run in groupby(mine, key=lambda row: row.type):
+            ready = []
+            for row in run:
+                if (row.tenant_id, row.aggregate_id) in blocked:
+                    parking.park(conn, subscriber, row, error=None, attempts=0, delay=0.0)
+                else:
+                    ready.append(row)
+            outcomes = self._try(subscriber, event_type, [row.envelope for row in ready])
+            for row in ready:
+                outcome = outcomes.get(str(row.id), "the subscriber gave no outcome")
+                if outcome is None:
+                    continue
+                blocked.add((row.tenant_id, row.aggregate_id))
+                failed = outcome != BLOCKED
+                parking.park(conn, subscriber, row, error=outcome if failed else None,
+                             attempts=int(failed), delay=self.retry.delay(1) if failed else 0.0)
 
     def _retry_due(self) -> int:
         """Retry the parked deliveries whose time has come; returns how many succeeded."""
         succeeded = 0
         with self.engine.begin() as conn:
             for entry in parking.due(conn, self.batch_size):
-                error = self._try(entry.subscriber, entry.envelope)
+                envelope = entry.envelope
+                error = self._try(entry.subscriber, envelope["type"], [envelope])[envelope["id"]]
                 if error is None:
                     parking.release(conn, entry)
                     succeeded += 1
@@ -120,18 +141,27 @@ class Relay:
             return replace(self.retry, max_attempts=sys.maxsize)
         return self.retry
 
-    def _try(self, subscriber: str, envelope: dict[str, Any]) -> str | None:
+    def _try(self, subscriber: str, event_type: str,
+             envelopes: list[dict[str, Any]]) -> dict[str, str | None]:
+        """Deliver; event id -> None (handled), an error, or BLOCKED."""
+        if not envelopes:
+            return {}
         try:
-            self.signals.deliver(subscriber, envelope)
-        except Exception as failure:  # any subscriber failure is parked, never fatal
-            metrics.FAILED.labels(subscriber).inc()
-            log.warning("delivery failed", extra={"subscriber": subscriber,
-                                                  "event_id": envelope["id"]},
+            outcomes = self.signals.deliver(subscriber, event_type, envelopes)
+        except Exception as failure:  # the whole batch failed (e.g. its database is down)
+            log.warning("delivery failed", extra={"subscriber": subscriber},
                         exc_info=failure)
-            return repr(failure)[:2000]
-        metrics.DELIVERED.labels(subscriber).inc()
-        metrics.LATENCY.observe(_age_seconds(envelope))
-        return None
+            outcomes = dict.fromkeys((e["id"] for e in envelopes), repr(failure)[:2000])
+        for envelope in envelopes:
+            outcome = outcomes.get(envelope["id"], "the subscriber gave no outcome")
+            if outcome is None:
+                metrics.DELIVERED.labels(subscriber).inc()
+                metrics.LATENCY.observe(_age_seconds(envelope))
+            elif outcome != BLOCKED:
+                metrics.FAILED.labels(subscriber).inc()
+                log.warning("delivery failed", extra={
+                    "subscriber": subscriber, "event_id": envelope["id"], "error": outcome})
+        return outcomes
 
     def _observe_backlog(self) -> None:
         with self.engine.connect() as conn:

@@ -56,8 +56,12 @@ class EventSignals:
         """The event types ``subscriber`` listens to (``*`` means every type)."""
         return [kind for kind, names in self._names.items() if subscriber in names]
 
-    def deliver(self, subscriber: str, envelope: dict[str, Any]) -> None:
-        """Deliver one event to one subscriber; its exception propagates."""
+    def deliver(self, subscriber: str, event_type: str,
+                envelopes: list[dict[str, Any]]) -> dict[str, str | None]:
+        """Deliver events of one type to one subscriber: event id -> None or its error."""
         listens_to_all = subscriber in self._names.get(ALL_EVENTS, ())
-        kind = ALL_EVENTS if listens_to_all else envelope["type"]
-        self.signal(kind).send(subscriber, envelope=envelope)
+        kind = ALL_EVENTS if listens_to_all else event_type
+        outcomes: dict[str, str | None] = {}
+        for _receiver, result in self.signal(kind).send(subscriber, envelopes=envelopes):
+            outcomes.update(result)
+        return outcomes

@@ -1,15 +1,19 @@
 """Subscribers: idempotent reactions to committed events, run by the outbox relay.
 
-A subscriber is a named function ``(envelope, uow)``. It runs inside its own unit of
-work, scoped to the event's tenant, and the inbox row that says "handled" is written
-in that same transaction: a redelivered event finds it and does nothing.
+A subscriber is a named function ``(envelope, uow)``. The relay hands it a batch of
+events; per tenant they run in one unit of work whose inbox rows say "handled", so a
+redelivered event finds its row and does nothing. The batch first runs in one go (one
+inbox statement, one commit: what makes delivery fast); if any reaction fails, it is
+rolled back whole and run again event by event, each in its own savepoint, so that
+one failing event holds back only itself and the later events of its aggregate.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import text
@@ -21,10 +25,18 @@ from vitalbridge.messaging.signals import ALL_EVENTS, EventSignals
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork
 
 Reaction = Callable[[dict[str, Any], UnitOfWork], None]
+HANDLED = None  # outcome of an event handled now or before
+BLOCKED = "blocked"  # an earlier event of its aggregate failed in this batch
 
 _MARK_HANDLED = text("""
 INSERT INTO inbox (tenant_id, subscriber, event_id) VALUES (:tenant, :subscriber, :event)
 ON CONFLICT DO NOTHING
+""")
+_MARK_ALL_HANDLED = text("""
+INSERT INTO inbox (tenant_id, subscriber, event_id)
+SELECT :tenant, :subscriber, unnest(CAST(:events AS uuid[]))
+ON CONFLICT DO NOTHING
+RETURNING event_id
 """)
 
 
@@ -47,30 +59,84 @@ class Subscriber:
 
 
 def connect(subscriber: Subscriber, signals: EventSignals, db: Database) -> None:
-    """Connect ``subscriber`` to its event's signal, wrapped in a unit of work + inbox."""
+    """Connect ``subscriber`` to its event's signal, wrapped in units of work + inbox."""
 
-    def receive(_sender: object, envelope: dict[str, Any]) -> None:
-        run_once(subscriber, envelope, db)
+    def receive(_sender: object, envelopes: list[dict[str, Any]]) -> dict[str, str | None]:
+        return run_batch(subscriber, envelopes, db)
 
     signals.connect(subscriber.event_type, subscriber.name, receive,
                     retry_forever=subscriber.retry_forever)
 
 
-def run_once(subscriber: Subscriber, envelope: dict[str, Any], db: Database) -> bool:
-    """Apply ``subscriber`` to ``envelope`` unless it already did; True if it ran now."""
-    tenant_id = uuid.UUID(envelope["tenant_id"])
-    event_id = uuid.UUID(envelope["id"])
+def run_batch(subscriber: Subscriber, envelopes: Iterable[dict[str, Any]],
+              db: Database) -> dict[str, str | None]:
+    """Apply ``subscriber`` to each envelope once; event id -> None, error or BLOCKED."""
+    outcomes: dict[str, str | None] = {}
+    for tenant, group in groupby(envelopes, key=lambda envelope: envelope["tenant_id"]):
+        outcomes.update(_run_tenant(subscriber, uuid.UUID(tenant), list(group), db))
+    return outcomes
+
+
+def _run_tenant(subscriber: Subscriber, tenant_id: uuid.UUID,
+                envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
+    try:
+        return _run_all_at_once(subscriber, tenant_id, envelopes, db)
+    except Exception:  # noqa: BLE001 - some reaction failed: find which, one by one
+        return _run_one_by_one(subscriber, tenant_id, envelopes, db)
+
+
+def _unit_of_work(subscriber: Subscriber, tenant_id: uuid.UUID,
+                  envelopes: list[dict[str, Any]], db: Database) -> UnitOfWork:
     context = CommandContext(principal=Principal.system(tenant_id),
-                             correlation_id=envelope.get("correlation_id"),
-                             causation_id=envelope["id"])
-    command = HandleEvent(subscriber=subscriber.name, event_id=event_id)
-    with UnitOfWork(db.sessions, context, command) as uow:
-        params = {"tenant": tenant_id, "subscriber": subscriber.name, "event": event_id}
-        if uow.session.execute(_MARK_HANDLED, params).rowcount == 0:  # type: ignore[attr-defined]
-            return False
-        subscriber.react(envelope, uow)
-        uow.commit(Ack(id=event_id, version=1))
-    return True
+                             correlation_id=envelopes[0].get("correlation_id"))
+    command = HandleEvent(subscriber=subscriber.name, event_id=uuid.UUID(envelopes[0]["id"]))
+    return UnitOfWork(db.sessions, context, command)
+
+
+def _run_all_at_once(subscriber: Subscriber, tenant_id: uuid.UUID,
+                     envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
+    with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
+        new = {str(event_id) for event_id in uow.session.execute(_MARK_ALL_HANDLED, {
+            "tenant": tenant_id, "subscriber": subscriber.name,
+            "events": [envelope["id"] for envelope in envelopes]}).scalars()}
+        for envelope in envelopes:
+            if envelope["id"] in new:
+                uow.causation_id = envelope["id"]
+                subscriber.react(envelope, uow)
+        uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
+    return dict.fromkeys((envelope["id"] for envelope in envelopes), HANDLED)
+
+
+def _run_one_by_one(subscriber: Subscriber, tenant_id: uuid.UUID,
+                    envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
+    outcomes: dict[str, str | None] = {}
+    failed_lanes: set[str] = set()
+    with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
+        for envelope in envelopes:
+            if envelope["aggregate_id"] in failed_lanes:
+                outcomes[envelope["id"]] = BLOCKED
+                continue
+            outcome = _run_one(subscriber, envelope, uow)
+            if outcome is not None:
+                failed_lanes.add(envelope["aggregate_id"])
+            outcomes[envelope["id"]] = outcome
+        uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
+    return outcomes
+
+
+def _run_one(subscriber: Subscriber, envelope: dict[str, Any], uow: UnitOfWork) -> str | None:
+    emitted = len(uow.events)
+    uow.causation_id = envelope["id"]
+    try:
+        with uow.session.begin_nested():
+            params = {"tenant": envelope["tenant_id"], "subscriber": subscriber.name,
+                      "event": envelope["id"]}
+            if uow.session.execute(_MARK_HANDLED, params).rowcount:  # type: ignore[attr-defined]
+                subscriber.react(envelope, uow)
+    except Exception as failure:  # noqa: BLE001 - reported back to the relay, which parks it
+        uow.forget_events_after(emitted)
+        return repr(failure)[:2000]
+    return HANDLED
 
 
 def broker_subscriber(publisher: Publisher) -> Subscriber:

@@ -45,6 +45,10 @@ class UnitOfWork:
         self.command = command
         self.session = sessions()
         self.events: list[Event] = []
+        # Per event, what caused it: a subscriber handling a batch changes this per
+        # delivered event, so each reaction's events name their own cause.
+        self.causation_id = context.causation_id
+        self._causes: list[str | None] = []
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
@@ -64,12 +68,18 @@ class UnitOfWork:
     def emit(self, event: Event) -> None:
         """Record an event; it reaches the outbox only if the command commits."""
         self.events.append(event)
+        self._causes.append(self.causation_id)
+
+    def forget_events_after(self, count: int) -> None:
+        """Drop events emitted after the first ``count`` (their savepoint rolled back)."""
+        del self.events[count:]
+        del self._causes[count:]
 
     def commit(self, ack: Ack) -> None:
         """Write outbox, audit and idempotent reply with the handler's changes, atomically."""
         self.session.flush()
-        for event in self.events:
-            self._append_to_outbox(event)
+        for event, cause in zip(self.events, self._causes, strict=True):
+            self._append_to_outbox(event, cause)
         self.use_tenant(self.context.principal.scope)
         record_audit(self.session, self.context, self.command, ack.id, "succeeded")
         if self.context.idempotency is not None:
@@ -80,9 +90,9 @@ class UnitOfWork:
         self.session.commit()
         self._committed = True
 
-    def _append_to_outbox(self, event: Event) -> None:
+    def _append_to_outbox(self, event: Event, cause: str | None) -> None:
         self.use_tenant(event.tenant_id)
-        envelope = build_envelope(event, self.context)
+        envelope = build_envelope(event, self.context, cause)
         self.session.execute(insert(OutboxEvent).values(
             tenant_id=event.tenant_id, id=uuid.UUID(envelope["id"]), type=event.type,
             aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
@@ -90,7 +100,8 @@ class UnitOfWork:
         ))
 
 
-def build_envelope(event: Event, context: CommandContext) -> dict[str, Any]:
+def build_envelope(event: Event, context: CommandContext,
+                   causation_id: str | None = None) -> dict[str, Any]:
     """The event envelope of shared/API.md (Domain events)."""
     principal = context.principal
     return {
@@ -104,7 +115,7 @@ def build_envelope(event: Event, context: CommandContext) -> dict[str, Any]:
         "actor": {"key_id": str(principal.key_id) if principal.key_id else None,
                   "role": principal.role.value},
         "correlation_id": context.correlation_id or context.request_id,
-        "causation_id": context.causation_id,
+        "causation_id": causation_id,
         "data": event.data(),
     }
 
