@@ -1,7 +1,7 @@
 """Reliable delivery: feed positions, parked (retrying / dead-lettered) deliveries.
 
 Revision ID: 0005_reliable_delivery
-Revises: 0002_worker_purges_idempotency
+Revises: 0003_providers
 Create Date: 2026-11-23 12:50:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 from vitalbridge import schema_security as sec
 
 revision: str = "0005_reliable_delivery"
-down_revision: Union[str, Sequence[str], None] = "0002_worker_purges_idempotency"
+down_revision: Union[str, Sequence[str], None] = "0003_providers"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

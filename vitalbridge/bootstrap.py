@@ -12,6 +12,8 @@ from vitalbridge.messaging.broker import build_publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import Subscriber, broker_subscriber, connect
+from vitalbridge.provider import handlers as provider_handlers
+from vitalbridge.provider import queries as provider_queries
 from vitalbridge.services import Services
 from vitalbridge.tenant import handlers as tenant_handlers
 from vitalbridge.tenant import queries as tenant_queries
@@ -19,6 +21,7 @@ from vitalbridge.tenant import queries as tenant_queries
 # (handlers module, queries module, subscribers) of each domain, in one explicit list.
 DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
     (tenant_handlers, tenant_queries, ()),
+    (provider_handlers, provider_queries, ()),
 ]
 
 

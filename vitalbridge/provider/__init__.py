@@ -1,1 +1,1 @@
-"""The provider domain. Its messages, handlers and endpoints arrive with their own issue."""
+"""The provider domain: the clinicians of a tenant, their specialty and time zone."""
