@@ -151,3 +151,25 @@ def test_the_last_admin_key_cannot_be_revoked(client, app, tenant):
         second = ApiKeyFactory(tenant_id=tenant.id, role=Role.ADMIN)
     allowed = client.post(f"/api/v1/api-keys/{admin_id}/revoke", headers=bearer(second.key))
     assert allowed.status_code == 200
+
+
+def test_provider_keys_are_bound_to_an_existing_active_provider(client, app, tenant,
+                                                                other_tenant):
+    from tests.provider_factories import ProviderFactory
+
+    with app.app_context():
+        provider = ProviderFactory(tenant_id=tenant.id)
+        foreign = ProviderFactory(tenant_id=other_tenant.id)
+    headers = bearer(tenant.admin_key)
+    ok = client.post("/api/v1/api-keys", headers=headers, json={
+        "name": "dr", "role": "provider", "provider_id": str(provider.id)})
+    assert ok.status_code == 201
+    for unknown in (uuid.uuid4(), foreign.id):
+        refused = client.post("/api/v1/api-keys", headers=headers, json={
+            "name": "dr", "role": "provider", "provider_id": str(unknown)})
+        assert refused.status_code == 422
+        assert "provider_id" in refused.json["errors"]
+    client.post(f"/api/v1/providers/{provider.id}/deactivate", headers=headers)
+    inactive = client.post("/api/v1/api-keys", headers=headers, json={
+        "name": "dr", "role": "provider", "provider_id": str(provider.id)})
+    assert inactive.status_code == 422

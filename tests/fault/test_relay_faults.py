@@ -68,7 +68,7 @@ def assert_exactly_once_in_order(engine):
 
 
 def test_relay_killed_at_random_moments_loses_and_repeats_nothing(fault_db, fault_engine):
-    app = create_app(database_url=fault_db, env="testing")
+    app = create_app(database_url=fault_db, env="testing", database_pool_size=30)
     writing = threading.Event()
     writing.set()
     written = []
@@ -134,7 +134,7 @@ def test_two_relays_over_ten_thousand_events(fault_db, fault_engine):
 
 
 def test_fifty_concurrent_writers_nothing_skipped_by_relay_or_feed(fault_db, fault_engine):
-    app = create_app(database_url=fault_db, env="testing")
+    app = create_app(database_url=fault_db, env="testing", database_pool_size=30)
     with app.app_context():
         clinic = app.extensions["vitalbridge"].commands.dispatch(
             CreateTenant(name="busy", slug="busy", timezone="UTC", with_admin_key=True),

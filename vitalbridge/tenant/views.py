@@ -13,7 +13,9 @@ from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import send_command
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
+from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
+from vitalbridge.provider.messages import GetProvider
 from vitalbridge.services import services
 from vitalbridge.tenant import schemas
 from vitalbridge.tenant.messages import (
@@ -70,10 +72,21 @@ def get_tenant(tenant_id: uuid.UUID) -> ResponseReturnValue:
 @blueprint.response(201, schemas.ApiKeyCreatedSchema)
 def create_api_key(body: dict[str, Any]) -> ResponseReturnValue:
     """Create an API key; its secret is in this response only (admin)."""
+    if body["provider_id"] is not None:
+        _require_active_provider(body["provider_id"])
     command = CreateApiKey(name=body["name"], role=Role(body["role"]),
                            provider_id=body["provider_id"])
     return send_command(command, created=True, location=lambda ack: url_for(
         "tenants.list_api_keys"))
+
+
+def _require_active_provider(provider_id: uuid.UUID) -> None:
+    # Providers are never deleted, only deactivated, so a check before the command is
+    # enough: a key bound to an inactive provider would be useless from the start.
+    provider = services().queries.ask(GetProvider(provider_id=provider_id), current_principal())
+    if provider is None or not provider.active:
+        raise InvalidCommand("The provider does not exist or is inactive.",
+                             errors={"provider_id": ["Unknown or inactive provider."]})
 
 
 @blueprint.get("/api-keys")
