@@ -1,11 +1,11 @@
 """Reliable delivery: feed positions, parked (retrying / dead-lettered) deliveries.
 
 Revision ID: 0005_reliable_delivery
-Revises: 0003_providers
+Revises: 0004_patients
 Create Date: 2026-11-23 12:50:00
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,9 +13,9 @@ from alembic import op
 from vitalbridge import schema_security as sec
 
 revision: str = "0005_reliable_delivery"
-down_revision: Union[str, Sequence[str], None] = "0003_providers"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0004_patients"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

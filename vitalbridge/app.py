@@ -17,6 +17,7 @@ from vitalbridge.http import content_type, docs, health, metrics, problems, requ
 from vitalbridge.http.events import blueprint as events_api
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
+from vitalbridge.patient.views import blueprint as patient_api
 from vitalbridge.provider.views import blueprint as provider_api
 from vitalbridge.scheduler import scheduler_cli
 from vitalbridge.services import EXTENSION_KEY
@@ -25,7 +26,7 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
-API_BLUEPRINTS = [events_api, tenant_api, provider_api]
+API_BLUEPRINTS = [events_api, tenant_api, provider_api, patient_api]
 
 
 def create_app(**overrides: Any) -> Flask:

@@ -12,6 +12,8 @@ from vitalbridge.messaging.broker import build_publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import Subscriber, broker_subscriber, connect
+from vitalbridge.patient import handlers as patient_handlers
+from vitalbridge.patient import queries as patient_queries
 from vitalbridge.provider import handlers as provider_handlers
 from vitalbridge.provider import queries as provider_queries
 from vitalbridge.services import Services
@@ -22,6 +24,7 @@ from vitalbridge.tenant import queries as tenant_queries
 DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
     (tenant_handlers, tenant_queries, ()),
     (provider_handlers, provider_queries, ()),
+    (patient_handlers, patient_queries, ()),
 ]
 
 

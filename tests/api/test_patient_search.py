@@ -1,0 +1,214 @@
+"""Patient name search through HTTP: accents, case, typos, order, paging, isolation, index."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import bearer
+from tests.patient_factories import PatientFactory
+from vitalbridge.patient.messages import SearchPatients
+from vitalbridge.patient.model import TRIGRAM_INDEX
+from vitalbridge.patient.search import search_statement, use_search_settings
+
+ROSTER = [
+    ("José", "García"), ("María", "García-López"), ("John", "Smith"), ("Jane", "Smith"),
+    ("Jon", "Smyth"), ("Johan", "Schmidt"), ("Anna", "van der Berg"),
+    ("Pieter", "van den Bosch"), ("Zoë", "Müller"), ("François", "Lefèvre"),
+    ("Łukasz", "Wiśniewski"), ("Søren", "Kierkegaard"), ("Mohammed", "Al-Hassan"),
+    ("Siobhán", "O'Connor"), ("Nguyễn", "Thị Lan"), ("Michael", "Johnson"),
+    ("Michelle", "Johnston"), ("Catherine", "Dubois"), ("Li", "Wei"), ("Ana", "Souza"),
+    ("Anne", "Sousa"), ("Gianluca", "Rossi"),
+]
+
+# (typed, the patient it must find among the first three results)
+FINDS = [
+    ("jose garcia", "José García"),
+    ("JOSÉ GARCÍA", "José García"),
+    ("garcia jose", "José García"),
+    ("José", "José García"),
+    ("Jonh Smiht", "John Smith"),
+    ("Jhon Smith", "John Smith"),
+    ("Jahn Smith", "John Smith"),
+    ("smiht", "Jane Smith"),
+    ("garc", "José García"),
+    ("mar garc", "María García-López"),
+    ("maria garcia-lopez", "María García-López"),
+    ("garcia lopez", "María García-López"),
+    ("lopez", "María García-López"),
+    ("María Garcia Lopes", "María García-López"),
+    ("van der berg", "Anna van der Berg"),
+    ("anna vanderberg", "Anna van der Berg"),
+    ("berg", "Anna van der Berg"),
+    ("pieter van den bosch", "Pieter van den Bosch"),
+    ("zoe muller", "Zoë Müller"),
+    ("Zoe Mueller", "Zoë Müller"),
+    ("francois lefevre", "François Lefèvre"),
+    ("lukasz wisniewski", "Łukasz Wiśniewski"),
+    ("wisnieswki", "Łukasz Wiśniewski"),
+    ("soren kierkegard", "Søren Kierkegaard"),
+    ("al hassan", "Mohammed Al-Hassan"),
+    ("mohamed alhassan", "Mohammed Al-Hassan"),
+    ("o'connor", "Siobhán O'Connor"),
+    ("oconnor siobhan", "Siobhán O'Connor"),
+    ("nguyen lan", "Nguyễn Thị Lan"),
+    ("katherine dubois", "Catherine Dubois"),
+    ("Micheal Johnson", "Michael Johnson"),
+    ("jonson", "Michael Johnson"),
+    ("michelle johnston", "Michelle Johnston"),
+    ("li wei", "Li Wei"),
+    ("gianluca", "Gianluca Rossi"),
+    ("rosi", "Gianluca Rossi"),
+]
+
+# (typed, the patient that must come first of all)
+BEST_FIRST = [
+    ("john smith", "John Smith"),
+    ("jane smith", "Jane Smith"),
+    ("jon smyth", "Jon Smyth"),
+    ("ana souza", "Ana Souza"),
+    ("anne sousa", "Anne Sousa"),
+    ("michael johnson", "Michael Johnson"),
+    ("jose garcia", "José García"),
+    ("maria garcia lopez", "María García-López"),
+]
+
+# (typed, a patient it must not return)
+MISSES = [
+    ("jose smith", "José García"),
+    ("smith", "José García"),
+    ("berg", "Pieter van den Bosch"),
+    ("Catherine Rossi", "Catherine Dubois"),
+]
+
+
+@pytest.fixture
+def roster(app, tenant):
+    with app.app_context():
+        return {f"{given} {family}": PatientFactory(
+            tenant_id=tenant.id, given_name=given, family_name=family,
+            birth_date=date(1970 + n, 1 + n % 12, 1 + n)).id
+            for n, (given, family) in enumerate(ROSTER)}
+
+
+def search(client, key, query, **args):
+    params = {"q": query, **args}
+    response = client.get("/api/v1/patients", query_string=params, headers=bearer(key))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def names(page):
+    return [f"{p['given_name']} {p['family_name']}" for p in page["items"]]
+
+
+def test_typed_queries_find_their_patient_in_the_first_three(client, tenant, roster):
+    misses = {}
+    for typed, wanted in FINDS:
+        found = names(search(client, tenant.admin_key, typed))
+        if wanted not in found[:3]:
+            misses[typed] = found[:3]
+    assert misses == {}
+
+
+@pytest.mark.parametrize(("typed", "wanted"), BEST_FIRST)
+def test_the_best_match_comes_first(client, tenant, roster, typed, wanted):
+    found = search(client, tenant.admin_key, typed)
+    assert names(found)[0] == wanted
+    scores = [p["score"] for p in found["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("typed", ["Zzyzx", "Qwxv", "smith zzyzx", "Xiomara Przybylski"])
+def test_unrelated_queries_find_nothing(client, tenant, roster, typed):
+    assert search(client, tenant.admin_key, typed)["items"] == []
+
+
+@pytest.mark.parametrize(("typed", "unwanted"), MISSES)
+def test_every_word_must_match_some_name_word(client, tenant, roster, typed, unwanted):
+    assert unwanted not in names(search(client, tenant.admin_key, typed))
+
+
+def test_search_pages_with_a_cursor_in_rank_order(client, tenant, roster):
+    everything = search(client, tenant.admin_key, "smith", limit=200)["items"]
+    assert len(everything) >= 3
+    seen, cursor = [], None
+    while True:
+        args = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = search(client, tenant.admin_key, "smith", **args)
+        seen += [p["id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [p["id"] for p in everything]
+
+
+def test_q_combines_with_exact_filters(client, tenant, roster):
+    jane = client.get(f"/api/v1/patients/{roster['Jane Smith']}",
+                      headers=bearer(tenant.admin_key)).json
+    found = search(client, tenant.admin_key, "smith", birth_date=jane["birth_date"])
+    assert names(found) == ["Jane Smith"]
+
+
+def test_plain_lists_carry_no_score(client, tenant, roster):
+    page = client.get("/api/v1/patients?limit=1", headers=bearer(tenant.admin_key)).json
+    assert page["items"][0]["score"] is None
+
+
+def test_a_search_never_returns_another_tenants_patients(client, app, tenant, other_tenant,
+                                                         roster):
+    with app.app_context():
+        foreign = PatientFactory(tenant_id=other_tenant.id, given_name="John",
+                                 family_name="Smith")
+    for typed in ("john smith", "smith", "jhon"):
+        mine = search(client, tenant.admin_key, typed)["items"]
+        assert str(foreign.id) not in {p["id"] for p in mine}
+    theirs = search(client, other_tenant.admin_key, "smith")["items"]
+    assert [p["id"] for p in theirs] == [str(foreign.id)]
+    assert search(client, other_tenant.admin_key, "garcia")["items"] == []
+
+
+def test_updated_names_are_found_by_their_new_spelling(client, tenant, roster):
+    patient_id = roster["Li Wei"]
+    client.patch(f"/api/v1/patients/{patient_id}", json={"family_name": "Wéi-Zhāng"},
+                 headers=bearer(tenant.admin_key))
+    assert names(search(client, tenant.admin_key, "li wei zhang"))[0] == "Li Wéi-Zhāng"
+
+
+# The trigram index under row-level security ------------------------------------------
+
+BULK = text("""
+INSERT INTO patients (tenant_id, id, mrn, given_name, family_name, birth_date)
+SELECT :tenant, gen_random_uuid(), 'BULK-' || g,
+       initcap(translate(substr(md5(g::text), 1, 6), '0123456789', 'aeiourstln')),
+       initcap(translate(substr(md5(g::text), 7, 9), '0123456789', 'aeiourstln')),
+       date '1930-01-01' + (g % 30000)
+  FROM generate_series(1, :n) AS g
+""")
+
+
+def test_search_uses_the_trigram_index_as_the_app_role(app, client, tenant, owner_engine):
+    planted = client.post("/api/v1/patients", headers=bearer(tenant.admin_key), json={
+        "given_name": "José", "family_name": "García-López", "birth_date": "1961-05-04"})
+    with owner_engine.begin() as conn:
+        conn.execute(BULK, {"tenant": tenant.id, "n": 20_000})
+        conn.execute(text("ANALYZE patients"))
+    plan = explain_as_app_role(app, tenant.id, SearchPatients(q="jose garcia", limit=50))
+    assert f"Bitmap Index Scan on {TRIGRAM_INDEX}" in plan, plan
+    found = search(client, tenant.admin_key, "Jose Garsia")["items"]
+    assert found[0]["id"] == planted.json["id"]
+
+
+def explain_as_app_role(app, tenant_id, query):
+    engine = create_engine(app.config["SETTINGS"].app_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET TRANSACTION READ ONLY"))
+            conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
+                         {"t": str(tenant_id)})
+            use_search_settings(conn)
+            compiled = search_statement(query).compile(dialect=conn.dialect)
+            rows = conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+            return "\n".join(row[0] for row in rows)
+    finally:
+        engine.dispose()

@@ -1,0 +1,68 @@
+"""Query handlers of the patient domain (read-only, row-level security scopes them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from vitalbridge.messaging.bus import ReadContext
+from vitalbridge.patient.messages import (
+    Address,
+    GetPatient,
+    GetPatients,
+    PatientHit,
+    PatientView,
+    SearchPatients,
+)
+from vitalbridge.patient.model import Patient
+from vitalbridge.patient.search import search_statement, search_words, use_search_settings
+
+
+def get_patient(query: GetPatient, ctx: ReadContext) -> PatientView | None:
+    """One patient by id (another tenant's is None, like a missing one)."""
+    patient = ctx.session.scalar(select(Patient).where(Patient.id == query.patient_id))
+    return _view(patient) if patient else None
+
+
+def get_patients(query: GetPatients, ctx: ReadContext) -> list[PatientView]:
+    """Several patients in one round trip, in the order asked."""
+    if not query.ids:
+        return []
+    found = {p.id: p for p in ctx.session.scalars(
+        select(Patient).where(Patient.id.in_(set(query.ids))))}
+    return [_view(found[i]) for i in dict.fromkeys(query.ids) if i in found]
+
+
+def search_patients(query: SearchPatients, ctx: ReadContext) -> list[PatientHit]:
+    """A page of patients (one more than asked, to tell whether more follow)."""
+    searching = bool(search_words(query.q or ""))
+    if searching:
+        use_search_settings(ctx.session)
+    hits = []
+    for patient, score, *rest in ctx.session.execute(search_statement(query)):
+        sort_key = (score, patient.id) if searching else (rest[0], patient.id)
+        hits.append(PatientHit(**_fields(patient), score=score, sort_key=sort_key))
+    return hits
+
+
+def _view(patient: Patient) -> PatientView:
+    return PatientView(**_fields(patient))
+
+
+def _fields(patient: Patient) -> dict[str, Any]:
+    return {
+        "id": patient.id, "mrn": patient.mrn, "given_name": patient.given_name,
+        "family_name": patient.family_name, "birth_date": patient.birth_date,
+        "sex": patient.sex, "email": patient.email, "phone": patient.phone,
+        "address": Address(**patient.address) if patient.address else None,
+        "version": patient.version, "created_at": patient.created_at,
+        "updated_at": patient.updated_at,
+    }
+
+
+QUERY_HANDLERS = {
+    GetPatient: get_patient,
+    GetPatients: get_patients,
+    SearchPatients: search_patients,
+}

@@ -1,0 +1,194 @@
+"""HTTP bodies of the patient domain."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from vitalbridge.http.pagination import PageArgs, PageSchema
+from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.validators import PhoneNumber, not_blank
+from vitalbridge.patient.countries import ISO_3166_ALPHA2
+from vitalbridge.patient.messages import SEXES, Address
+from vitalbridge.patient.mrn import SUPPLIED, normalise_mrn
+from vitalbridge.patient.search import search_words
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# A birth "today" is today somewhere: accept dates up to the first time zone's today.
+LATEST_OFFSET = timedelta(hours=14)
+
+
+def _has_a_letter(value: str) -> None:
+    if not any(ch.isalpha() for ch in value):
+        raise ValidationError("Must contain a letter.")
+
+
+def _printable(value: str) -> None:
+    if not value.isprintable():
+        raise ValidationError("Must not contain control characters.")
+
+
+def _plausible_birth_date(value: date) -> None:
+    latest = (datetime.now(UTC) + LATEST_OFFSET).date()
+    if value < EARLIEST_BIRTH_DATE:
+        raise ValidationError("Must be on or after 1900-01-01.")
+    if value > latest:
+        raise ValidationError("Must not be in the future.")
+
+
+def _country(value: str) -> None:
+    if value not in ISO_3166_ALPHA2:
+        raise ValidationError("Must be an ISO 3166-1 alpha-2 country code, e.g. 'US'.")
+
+
+def _supplied_mrn(value: str) -> None:
+    if not SUPPLIED.match(value):
+        raise ValidationError("1 to 32 letters, digits and inner hyphens.")
+
+
+def _searchable(value: str) -> None:
+    if not search_words(value):
+        raise ValidationError("Must contain a letter or digit.")
+
+
+def _not_changeable(value: Any) -> None:
+    raise ValidationError("The MRN is assigned once and cannot be changed.")
+
+
+class TidyString(fields.String):
+    """A string trimmed, with inner runs of whitespace collapsed to one space."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+
+
+class Upper(fields.String):
+    """A code compared case-insensitively, loaded trimmed and upper-case."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalise_mrn(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _name(**options: Any) -> TidyString:
+    return TidyString(validate=[not_blank, validate.Length(max=100), _printable, _has_a_letter],
+                metadata={"description": "1 to 100 characters, trimmed."}, **options)
+
+
+class AddressBody(Schema):
+    """A postal address (replaced as a whole on update)."""
+
+    line = TidyString(required=True, validate=[not_blank, validate.Length(max=200), _printable])
+    city = TidyString(required=True, validate=[not_blank, validate.Length(max=100), _printable])
+    postal_code = TidyString(load_default=None, allow_none=True,
+                       validate=[not_blank, validate.Length(max=20), _printable])
+    country = Upper(required=True, validate=_country,
+                    metadata={"description": "ISO 3166-1 alpha-2", "example": "US"})
+
+    @post_load
+    def make_address(self, data: dict[str, Any], **kwargs: Any) -> Address:
+        """Load as the Address message type."""
+        return Address(**data)
+
+
+class RegisterPatientBody(Schema):
+    """POST /patients."""
+
+    given_name = _name(required=True)
+    family_name = _name(required=True)
+    birth_date = fields.Date(required=True, validate=_plausible_birth_date)
+    sex = fields.String(load_default="unknown", validate=validate.OneOf(SEXES))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    phone = PhoneNumber(load_default=None, allow_none=True,
+                        metadata={"description": "Stored as E.164.", "example": "+12025550143"})
+    address = fields.Nested(AddressBody, load_default=None, allow_none=True)
+    mrn = Upper(load_default=None, allow_none=True, validate=_supplied_mrn, metadata={
+        "description": "The clinic's own record number; generated (8 symbols) if left out."})
+    confirm_new = fields.Boolean(load_default=False, metadata={
+        "description": "Register even though a patient with the same name and birth "
+                       "date exists (otherwise 409 possible-duplicate)."})
+
+
+class UpdatePatientBody(Schema):
+    """PATCH /patients/{id}: only the fields sent change; null clears an optional one."""
+
+    given_name = _name()
+    family_name = _name()
+    birth_date = fields.Date(validate=_plausible_birth_date)
+    sex = fields.String(validate=validate.OneOf(SEXES))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = PhoneNumber(allow_none=True)
+    address = fields.Nested(AddressBody, allow_none=True)
+    mrn = fields.Raw(validate=_not_changeable, metadata={"description": "Cannot be changed."})
+
+    @validates_schema
+    def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An empty PATCH is most likely a client bug."""
+        if not data:
+            raise ValidationError("Send at least one field to change.")
+
+
+class PatientSearchArgs(PageArgs):
+    """GET /patients query arguments (all optional, combined with AND)."""
+
+    q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable],
+                      metadata={"description": "Words of the name, any order."})
+    birth_date = fields.Date(load_default=None)
+    phone = PhoneNumber(load_default=None, metadata={"description": "Any format; compared "
+                                                                    "as E.164."})
+    mrn = fields.String(load_default=None, validate=validate.Length(max=32),
+                        metadata={"description": "Exact, case-insensitive."})
+
+
+class PatientRegisteredSchema(Schema):
+    """The acknowledgement of a registration, with the patient's MRN."""
+
+    id = fields.UUID(required=True)
+    version = fields.Integer(required=True)
+    mrn = fields.String(required=True)
+
+
+class PatientAckSchema(Schema):
+    """The acknowledgement of an update: the patient's id and (new) version."""
+
+    id = fields.UUID(required=True)
+    version = fields.Integer(required=True)
+
+
+class AddressSchema(Schema):
+    """A postal address."""
+
+    line = fields.String()
+    city = fields.String()
+    postal_code = fields.String(allow_none=True)
+    country = fields.String()
+
+
+class PatientSchema(Schema):
+    """A patient."""
+
+    id = fields.UUID()
+    mrn = fields.String()
+    given_name = fields.String()
+    family_name = fields.String()
+    birth_date = fields.Date()
+    sex = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    address = fields.Nested(AddressSchema, allow_none=True)
+    version = fields.Integer()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class PatientHitSchema(PatientSchema):
+    """A patient in a list; ``score`` (higher is better) only when searching with q."""
+
+    score = fields.Float(allow_none=True)
+
+
+class PatientPageSchema(PageSchema):
+    """A page of patients."""
+
+    items = fields.List(fields.Nested(PatientHitSchema))

@@ -1,0 +1,112 @@
+"""HTTP endpoints of the patient domain: parse, send a message, answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from vitalbridge.http.auth import current_principal, requires
+from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.pagination import decode_cursor, page_response
+from vitalbridge.http.render import single
+from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.messages import Role
+from vitalbridge.patient import schemas
+from vitalbridge.patient.messages import (
+    GetPatient,
+    RegisterPatient,
+    SearchPatients,
+    UpdatePatient,
+)
+from vitalbridge.patient.search import search_words
+from vitalbridge.services import services
+
+blueprint = Blueprint("patients", __name__, url_prefix="/api/v1",
+                      description="Patients: register, update, find.")
+
+WRITERS = (Role.ADMIN, Role.STAFF)
+READERS = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
+
+
+@blueprint.post("/patients")
+@requires(*WRITERS)
+@blueprint.arguments(schemas.RegisterPatientBody)
+@blueprint.response(201, schemas.PatientRegisteredSchema)
+def register_patient(body: dict[str, Any]) -> ResponseReturnValue:
+    """Register Patient: emits patient.created (admin, staff).
+
+    Answers the new id and its MRN (generated when none is sent). 409 `mrn-taken` when
+    the MRN is in use; 409 `possible-duplicate` (with `existing_id`) when a patient
+    with the same name, ignoring case and accents, and birth date exists, unless
+    `confirm_new` is true.
+    """
+    return send_command(RegisterPatient(**body), created=True, location=lambda ack: url_for(
+        "patients.get_patient", patient_id=ack.id))
+
+
+@blueprint.patch("/patients/<uuid:patient_id>")
+@requires(*WRITERS)
+@blueprint.arguments(schemas.UpdatePatientBody)
+@blueprint.response(200, schemas.PatientAckSchema)
+def update_patient(body: dict[str, Any], patient_id: uuid.UUID) -> ResponseReturnValue:
+    """Update Patient: emits patient.updated with the changed fields (admin, staff).
+
+    Only the fields sent change; `null` clears email, phone or address; the MRN cannot
+    be changed. `If-Match: "<version>"` makes a stale update 412. Sending the current
+    values changes nothing: same version, no event.
+    """
+    command = UpdatePatient(patient_id=patient_id, changes=body,
+                            expected_version=expected_version())
+    return send_command(command)
+
+
+@blueprint.get("/patients")
+@requires(*READERS)
+# A misspelt filter (?birthdate=) must not silently widen a patient search: 422.
+@blueprint.arguments(schemas.PatientSearchArgs, location="query", unknown=RAISE)
+@blueprint.response(200, schemas.PatientPageSchema)
+def search_patients(args: dict[str, Any]) -> ResponseReturnValue:
+    """Search Patients (admin, staff, provider, readonly).
+
+    `q` matches given and family names, ignoring case and accents and tolerating small
+    typos and swapped letters; every word of `q` must match a word of the name, in any
+    order. With `q`, items are best match first (`score`, higher is better); without
+    it, by family then given name. `birth_date`, `phone` and `mrn` filter exactly.
+    Both orders page with `next_cursor` (keyset).
+    """
+    by_score = bool(search_words(args["q"] or ""))
+    query = SearchPatients(q=args["q"], birth_date=args["birth_date"], phone=args["phone"],
+                           mrn=args["mrn"], limit=args["limit"],
+                           after=_after(args["cursor"], by_score))
+    rows = services().queries.ask(query, current_principal())
+    return page_response(rows, args["limit"], lambda hit: hit.sort_key)
+
+
+@blueprint.get("/patients/<uuid:patient_id>")
+@requires(*READERS)
+@blueprint.response(200, schemas.PatientSchema)
+def get_patient(patient_id: uuid.UUID) -> ResponseReturnValue:
+    """One patient (admin, staff, provider, readonly)."""
+    return single(services().queries.ask(GetPatient(patient_id=patient_id),
+                                         current_principal()), "patient")
+
+
+def _after(cursor: str | None, by_score: bool) -> tuple[Any, ...] | None:
+    """The sort key a cursor carries: (score, id) when searching, else (name, id)."""
+    values = decode_cursor(cursor)
+    if values is None:
+        return None
+    try:
+        first, ident = values
+        wanted = (int, float) if by_score else str
+        if not isinstance(first, wanted) or isinstance(first, bool):
+            raise TypeError(first)
+        return first, uuid.UUID(ident)
+    except (AttributeError, TypeError, ValueError):
+        raise InvalidCommand("The cursor is not one this API issued for this search.",
+                             errors={"cursor": ["Invalid cursor."]}) from None
