@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant
 from vitalbridge.messaging import idempotency
+from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal
 from vitalbridge.messaging.model import AuditEntry, OutboxEvent
 
@@ -60,6 +61,14 @@ class UnitOfWork:
         if not self._committed:
             self.session.rollback()
         self.session.close()
+
+    @property
+    def acting_tenant(self) -> uuid.UUID:
+        """The tenant the principal acts in; a platform principal has none (422)."""
+        tenant_id = self.context.principal.tenant_id
+        if tenant_id is None:
+            raise InvalidCommand("This command acts inside a tenant.")
+        return tenant_id
 
     def use_tenant(self, tenant_id: uuid.UUID) -> None:
         """Scope what follows to ``tenant_id`` (creating a tenant acts inside the new one)."""

@@ -42,7 +42,7 @@ class PossibleDuplicate(DomainError):
 
 def register_patient(cmd: RegisterPatient, uow: UnitOfWork) -> Ack:
     """Register a patient, refusing likely duplicates, and issue (or accept) its MRN."""
-    tenant_id = _acting_tenant(uow)
+    tenant_id = uow.acting_tenant
     if not cmd.confirm_new:
         _refuse_duplicate(cmd, uow)
     patient_id = uuid.uuid4()
@@ -60,7 +60,7 @@ def register_patient(cmd: RegisterPatient, uow: UnitOfWork) -> Ack:
 
 def update_patient(cmd: UpdatePatient, uow: UnitOfWork) -> Ack:
     """Apply the fields that really change; bump the version and emit only if any do."""
-    tenant_id = _acting_tenant(uow)
+    tenant_id = uow.acting_tenant
     patient = uow.session.get(Patient, (tenant_id, cmd.patient_id), with_for_update=True)
     if patient is None:
         raise NotFound("No such patient.")
@@ -142,12 +142,6 @@ def _stored(name: str, value: Any) -> Any:
 def _stored_address(address: Address | None) -> dict[str, Any] | None:
     return asdict(address) if address is not None else None
 
-
-def _acting_tenant(uow: UnitOfWork) -> uuid.UUID:
-    tenant_id = uow.context.principal.tenant_id
-    if tenant_id is None:
-        raise InvalidCommand("This command acts inside a tenant.")
-    return tenant_id
 
 
 # The last word when two registrations race past the checks above (never a 500).

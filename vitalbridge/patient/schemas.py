@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import PhoneNumber, not_blank
 from vitalbridge.patient.countries import ISO_3166_ALPHA2
 from vitalbridge.patient.messages import SEXES, Address
@@ -141,19 +142,10 @@ class PatientSearchArgs(PageArgs):
                         metadata={"description": "Exact, case-insensitive."})
 
 
-class PatientRegisteredSchema(Schema):
+class PatientRegisteredSchema(AckSchema):
     """The acknowledgement of a registration, with the patient's MRN."""
 
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
     mrn = fields.String(required=True)
-
-
-class PatientAckSchema(Schema):
-    """The acknowledgement of an update: the patient's id and (new) version."""
-
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
 
 
 class AddressSchema(Schema):

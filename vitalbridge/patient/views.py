@@ -14,6 +14,7 @@ from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import decode_cursor, page_response
 from vitalbridge.http.render import single
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
 from vitalbridge.patient import schemas
@@ -52,7 +53,7 @@ def register_patient(body: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.patch("/patients/<uuid:patient_id>")
 @requires(*WRITERS)
 @blueprint.arguments(schemas.UpdatePatientBody)
-@blueprint.response(200, schemas.PatientAckSchema)
+@blueprint.response(200, AckSchema)
 def update_patient(body: dict[str, Any], patient_id: uuid.UUID) -> ResponseReturnValue:
     """Update Patient: emits patient.updated with the changed fields (admin, staff).
 

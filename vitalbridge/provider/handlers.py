@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import func
 
-from vitalbridge.messaging.errors import InvalidCommand, NotFound, VersionMismatch
+from vitalbridge.messaging.errors import NotFound, VersionMismatch
 from vitalbridge.messaging.messages import Ack
 from vitalbridge.messaging.uow import UnitOfWork
 from vitalbridge.provider.messages import (
@@ -22,7 +22,7 @@ from vitalbridge.provider.model import Provider
 
 def add_provider(cmd: AddProvider, uow: UnitOfWork) -> Ack:
     """Add a provider to the acting tenant; it starts active, at version 1."""
-    tenant_id = _acting_tenant(uow)
+    tenant_id = uow.acting_tenant
     provider_id = uuid.uuid4()
     uow.session.add(Provider(
         tenant_id=tenant_id, id=provider_id, given_name=cmd.given_name,
@@ -65,7 +65,7 @@ def deactivate_provider(cmd: DeactivateProvider, uow: UnitOfWork) -> Ack:
 
 def _locked(uow: UnitOfWork, provider_id: uuid.UUID) -> Provider:
     # Row lock: concurrent updates queue up, so If-Match and the version bump are sound.
-    provider = uow.session.get(Provider, (_acting_tenant(uow), provider_id),
+    provider = uow.session.get(Provider, (uow.acting_tenant, provider_id),
                                with_for_update=True)
     if provider is None:
         raise NotFound("No such provider.")
@@ -83,12 +83,6 @@ def _bump(provider: Provider) -> None:
     provider.version += 1
     provider.updated_at = func.now()
 
-
-def _acting_tenant(uow: UnitOfWork) -> uuid.UUID:
-    tenant_id = uow.context.principal.tenant_id
-    if tenant_id is None:
-        raise InvalidCommand("This command acts inside a tenant.")
-    return tenant_id
 
 
 COMMAND_HANDLERS = {

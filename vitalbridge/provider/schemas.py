@@ -67,14 +67,6 @@ class ProviderListArgs(PageArgs):
         "description": "true: active providers only; false: deactivated only; omitted: all."})
 
 
-class ProviderAckSchema(Schema):
-    """A command's acknowledgement."""
-
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
-    status = fields.String()
-
-
 class ProviderSchema(Schema):
     """A provider."""
 

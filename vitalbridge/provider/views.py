@@ -13,6 +13,7 @@ from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import decode_cursor, page_response
 from vitalbridge.http.render import single
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.messaging.errors import InvalidCommand, NotFound
 from vitalbridge.messaging.messages import Role
 from vitalbridge.provider import schemas
@@ -34,7 +35,7 @@ blueprint = Blueprint("providers", __name__, url_prefix="/api/v1",
 @blueprint.post("/providers")
 @requires(Role.ADMIN)
 @blueprint.arguments(schemas.AddProviderBody)
-@blueprint.response(201, schemas.ProviderAckSchema)
+@blueprint.response(201, AckSchema)
 def add_provider(body: dict[str, Any]) -> ResponseReturnValue:
     """Add Provider: emits provider.created; timezone defaults to the tenant's (admin)."""
     body["timezone"] = body["timezone"] or _tenant_timezone()
@@ -73,7 +74,7 @@ def get_provider(provider_id: uuid.UUID) -> ResponseReturnValue:
 @blueprint.patch("/providers/<uuid:provider_id>")
 @requires(Role.ADMIN)
 @blueprint.arguments(schemas.UpdateProviderBody)
-@blueprint.response(200, schemas.ProviderAckSchema)
+@blueprint.response(200, AckSchema)
 def update_provider(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
     """Update Provider: only the fields sent; If-Match optional; emits provider.updated."""
     return send_command(UpdateProvider(provider_id=provider_id,
@@ -82,7 +83,7 @@ def update_provider(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseRet
 
 @blueprint.post("/providers/<uuid:provider_id>/deactivate")
 @requires(Role.ADMIN)
-@blueprint.response(200, schemas.ProviderAckSchema)
+@blueprint.response(200, AckSchema)
 def deactivate_provider(provider_id: uuid.UUID) -> ResponseReturnValue:
     """Deactivate Provider: emits provider.deactivated; repeating it is a harmless 200."""
     return send_command(DeactivateProvider(provider_id=provider_id,

@@ -59,7 +59,7 @@ def create_api_key(cmd: CreateApiKey, uow: UnitOfWork) -> Ack:
         raise InvalidCommand("provider_id goes with the provider role, and only with it.",
                              errors={"provider_id": [
                                  "Required for role 'provider', not allowed otherwise."]})
-    tenant_id = _acting_tenant(uow)
+    tenant_id = uow.acting_tenant
     key_id = uuid.uuid4()
     token = _add_key(uow, tenant_id, cmd.name, cmd.role, cmd.provider_id, key_id=key_id)
     return Ack(id=key_id, version=1, extra={"key": token})
@@ -67,7 +67,7 @@ def create_api_key(cmd: CreateApiKey, uow: UnitOfWork) -> Ack:
 
 def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork) -> Ack:
     """Revoke a key of the acting tenant; revoking twice changes nothing more."""
-    tenant_id = _acting_tenant(uow)
+    tenant_id = uow.acting_tenant
     key = uow.session.get(ApiKey, (tenant_id, cmd.key_id), with_for_update=True)
     if key is None:
         raise NotFound("No such API key.")
@@ -110,12 +110,6 @@ def _add_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str, role: Role,
                            role=role.value, provider_id=provider_id))
     return format_api_key(tenant_id, key_id, secret)
 
-
-def _acting_tenant(uow: UnitOfWork) -> uuid.UUID:
-    tenant_id = uow.context.principal.tenant_id
-    if tenant_id is None:
-        raise InvalidCommand("This command acts inside a tenant.")
-    return tenant_id
 
 
 CONSTRAINT_ERRORS = {

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from vitalbridge.http.pagination import PageSchema
 from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import iana_timezone, not_blank
 from vitalbridge.tenant.messages import KEY_ROLES
 
@@ -29,14 +30,6 @@ class CreateApiKeyBody(Schema):
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in KEY_ROLES]))
     provider_id = fields.UUID(load_default=None,
                               metadata={"description": "Required for role 'provider'."})
-
-
-class AckSchema(Schema):
-    """A command's acknowledgement."""
-
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
-    status = fields.String()
 
 
 class ApiKeyCreatedSchema(AckSchema):

@@ -13,6 +13,7 @@ from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import send_command
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
 from vitalbridge.provider.messages import GetProvider
@@ -38,7 +39,7 @@ def _by_creation(item: Any) -> tuple[Any, ...]:
 @blueprint.post("/tenants")
 @requires(Role.PLATFORM_ADMIN)
 @blueprint.arguments(schemas.CreateTenantBody)
-@blueprint.response(201, schemas.AckSchema)
+@blueprint.response(201, AckSchema)
 def create_tenant(body: dict[str, Any]) -> ResponseReturnValue:
     """Create Tenant: emits tenant.created (platform_admin)."""
     return send_command(CreateTenant(**body), created=True,
@@ -103,7 +104,7 @@ def list_api_keys(args: dict[str, Any]) -> ResponseReturnValue:
 
 @blueprint.post("/api-keys/<uuid:key_id>/revoke")
 @requires(Role.ADMIN)
-@blueprint.response(200, schemas.AckSchema)
+@blueprint.response(200, AckSchema)
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     """Revoke a key; it stops working at once (admin)."""
     return send_command(RevokeApiKey(key_id=key_id))
