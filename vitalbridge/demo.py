@@ -1,5 +1,8 @@
 """``flask demo seed``: an idempotent demo clinic for development (never in production).
 
+It holds providers and patients; working hours and appointments join it with the
+schedule and appointment modules.
+
 The admin key's secret is kept in var/demo-admin-key (VITALBRIDGE_VAR) so that later runs
 can print it again; keys are stored hashed, so a lost file means a fresh key next seed.
 """
@@ -7,6 +10,8 @@ can print it again; keys are stored hashed, so a lost file means a fresh key nex
 from __future__ import annotations
 
 import os
+import uuid
+from datetime import date
 from pathlib import Path
 
 import click
@@ -14,6 +19,8 @@ from flask.cli import AppGroup
 
 from vitalbridge.cli_support import send_as_system
 from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.patient.messages import RegisterPatient, SearchPatients
+from vitalbridge.provider.messages import AddProvider, FindProviders
 from vitalbridge.services import services
 from vitalbridge.tenant.messages import (
     AuthenticateApiKey,
@@ -24,6 +31,21 @@ from vitalbridge.tenant.messages import (
 )
 
 DEMO_SLUG = "demo"
+DEMO_ZONE = "America/New_York"
+# (given, family, specialty)
+PROVIDERS = [
+    ("Amara", "Okafor", "Family Medicine"),
+    ("Mateo", "Fernández", "Pediatrics"),
+    ("Hannah", "Schmidt", "Cardiology"),
+]
+# (given, family, birth date, sex, phone)
+PATIENTS = [
+    ("José", "García", date(1984, 5, 17), "male", "+12025550143"),
+    ("Émilie", "Dubois", date(1991, 11, 2), "female", "+12025550178"),
+    ("John", "Smith", date(1975, 2, 28), "male", None),
+    ("Aiko", "Tanaka", date(2016, 8, 9), "female", "+12025550111"),
+    ("Li", "Wei", date(1962, 1, 30), "other", None),
+]
 
 demo = AppGroup("demo", help="Demo data for development.")
 
@@ -37,12 +59,37 @@ def seed() -> None:
     tenant = services().queries.ask(FindTenantBySlug(slug=DEMO_SLUG), Principal.system())
     if tenant is None:
         ack = send_as_system(CreateTenant(name="Demo Clinic", slug=DEMO_SLUG,
-                                          timezone="America/New_York", with_admin_key=True))
+                                          timezone=DEMO_ZONE, with_admin_key=True))
         _save_key(key_file, ack.extra["api_key"])
-    elif not _saved_key_works(key_file):
-        ack = send_as_system(CreateApiKey(name="demo admin", role=Role.ADMIN), tenant.id)
-        _save_key(key_file, ack.extra["key"])
+        tenant_id = ack.id
+    else:
+        tenant_id = tenant.id
+        if not _saved_key_works(key_file):
+            ack = send_as_system(CreateApiKey(name="demo admin", role=Role.ADMIN), tenant_id)
+            _save_key(key_file, ack.extra["key"])
+    _seed_providers(tenant_id)
+    _seed_patients(tenant_id)
     _print_welcome(key_file)
+
+
+def _seed_providers(tenant_id: uuid.UUID) -> None:
+    """Add the demo providers that are missing (by name), so reruns change nothing."""
+    existing = services().queries.ask(FindProviders(), Principal.system(tenant_id))
+    names = {(p.given_name, p.family_name) for p in existing}
+    for given, family, specialty in PROVIDERS:
+        if (given, family) not in names:
+            send_as_system(AddProvider(given_name=given, family_name=family,
+                                       specialty=specialty, timezone=DEMO_ZONE), tenant_id)
+
+
+def _seed_patients(tenant_id: uuid.UUID) -> None:
+    """Register the demo patients that are missing (by name and birth date)."""
+    existing = services().queries.ask(SearchPatients(limit=500), Principal.system(tenant_id))
+    known = {(p.given_name, p.family_name, p.birth_date) for p in existing}
+    for given, family, born, sex, phone in PATIENTS:
+        if (given, family, born) not in known:
+            send_as_system(RegisterPatient(given_name=given, family_name=family,
+                                           birth_date=born, sex=sex, phone=phone), tenant_id)
 
 
 def _saved_key_works(key_file: Path) -> bool:

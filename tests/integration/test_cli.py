@@ -4,6 +4,8 @@ import json
 
 from tests.conftest import bearer
 from vitalbridge import create_app
+from vitalbridge.demo import PATIENTS as DEMO_PATIENTS
+from vitalbridge.demo import PROVIDERS as DEMO_PROVIDERS
 
 
 def run(app, *args):
@@ -70,6 +72,10 @@ def test_demo_seed_is_idempotent_and_keeps_a_working_key(owner_url, client, tmp_
     new_key = (tmp_path / "demo-admin-key").read_text().strip()
     assert new_key != key
     assert client.get("/api/v1/api-keys", headers=bearer(new_key)).status_code == 200
+    providers = client.get("/api/v1/providers", headers=bearer(new_key)).json["items"]
+    patients = client.get("/api/v1/patients", headers=bearer(new_key)).json["items"]
+    assert len(providers) == len(DEMO_PROVIDERS)  # three seeds, no duplicates
+    assert len(patients) == len(DEMO_PATIENTS)
 
 
 def test_outbox_status_reports_the_backlog(app):
@@ -95,3 +101,15 @@ def test_keys_create_needs_exactly_one_target(app):
     missing = run(app, "keys", "create", "--tenant", "no-such-clinic")
     assert missing.exit_code == 1
     assert "No tenant" in missing.output
+
+
+def test_demo_seed_refuses_production(owner_url, tmp_path):
+    app = create_app(database_url=owner_url, env="production", api_key_pepper="p" * 40,
+                     var_dir=str(tmp_path))
+    try:
+        result = run(app, "demo", "seed")
+    finally:
+        app.extensions["vitalbridge"].db.dispose()
+    assert result.exit_code == 1
+    assert "never runs with VITALBRIDGE_ENV=production" in result.output
+    assert not (tmp_path / "demo-admin-key").exists()
