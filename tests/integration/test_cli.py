@@ -113,3 +113,10 @@ def test_demo_seed_refuses_production(owner_url, tmp_path):
     assert result.exit_code == 1
     assert "never runs with VITALBRIDGE_ENV=production" in result.output
     assert not (tmp_path / "demo-admin-key").exists()
+
+
+def test_models_and_migrations_agree(app):
+    """`flask db check`: the migrations build exactly what the models describe."""
+    with app.app_context():  # Flask-Alembic's check reads current_app outside its group
+        result = run(app, "db", "check")
+    assert result.exit_code == 0, result.output

@@ -246,3 +246,31 @@ def test_relay_metrics_count_deliveries_failures_and_backlog(relay_app):
     assert sample("vitalbridge_outbox_delivery_latency_seconds_count") == before[2] + 2
     assert sample("vitalbridge_outbox_backlog") == 0
     assert sample("vitalbridge_outbox_parked", state="retrying") == 2
+
+
+def test_retry_one_dead_event_by_id(relay_app, owner_engine):
+    broken = {"yes": True}
+    seen = []
+
+    def react(envelope, uow):
+        if broken["yes"]:
+            raise RuntimeError("always fails")
+        seen.append(envelope["data"]["slug"])
+
+    subscribe(relay_app, "doomed", react)
+    create_tenants(relay_app, "p", "q")
+    relay = relay_for(relay_app)
+    for _ in range(4):
+        relay.drain()
+    assert scalar(owner_engine, "SELECT count(dead_at) FROM parked_deliveries") == 2
+    with owner_engine.connect() as conn:
+        p_event = conn.execute(text("SELECT id FROM outbox WHERE envelope->'data'->>'slug' = 'p'"
+                                    )).scalar_one()
+    broken["yes"] = False
+    runner = relay_app.test_cli_runner()
+    result = runner.invoke(args=["outbox", "retry", str(p_event)])
+    assert "1 dead deliveries will be retried" in result.output
+    relay.drain()
+    assert seen == ["p"]
+    assert "retrying 0  dead 1" in runner.invoke(args=["outbox", "status"]).output
+    assert runner.invoke(args=["outbox", "retry"]).exit_code == 2
