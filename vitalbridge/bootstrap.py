@@ -19,10 +19,11 @@ from vitalbridge.provider import queries as provider_queries
 from vitalbridge.services import Services
 from vitalbridge.tenant import handlers as tenant_handlers
 from vitalbridge.tenant import queries as tenant_queries
+from vitalbridge.tenant import subscribers as tenant_subscribers
 
 # (handlers module, queries module, subscribers) of each domain, in one explicit list.
 DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
-    (tenant_handlers, tenant_queries, ()),
+    (tenant_handlers, tenant_queries, tenant_subscribers.SUBSCRIBERS),
     (provider_handlers, provider_queries, ()),
     (patient_handlers, patient_queries, ()),
 ]

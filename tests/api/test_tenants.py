@@ -173,3 +173,28 @@ def test_provider_keys_are_bound_to_an_existing_active_provider(client, app, ten
     inactive = client.post("/api/v1/api-keys", headers=headers, json={
         "name": "dr", "role": "provider", "provider_id": str(provider.id)})
     assert inactive.status_code == 422
+
+
+def test_a_deactivated_providers_keys_are_revoked_by_the_relay(client, app, tenant,
+                                                                owner_engine):
+    from sqlalchemy import text as sql
+
+    from tests.provider_factories import ProviderFactory
+    from vitalbridge.messaging.cli import build_relay
+
+    with app.app_context():
+        provider = ProviderFactory(tenant_id=tenant.id)
+    headers = bearer(tenant.admin_key)
+    key = client.post("/api/v1/api-keys", headers=headers, json={
+        "name": "dr", "role": "provider", "provider_id": str(provider.id)}).json["key"]
+    assert client.get(f"/api/v1/providers/{provider.id}", headers=bearer(key)).status_code == 200
+    client.post(f"/api/v1/providers/{provider.id}/deactivate", headers=headers)
+    with app.app_context():
+        relay = build_relay()
+        relay.drain()
+        relay.drain()  # redelivery changes nothing more
+    assert client.get(f"/api/v1/providers/{provider.id}", headers=bearer(key)).status_code == 401
+    with owner_engine.connect() as conn:
+        revocations = conn.execute(sql(
+            "SELECT count(*) FROM outbox WHERE type = 'api_key.revoked'")).scalar_one()
+    assert revocations == 1

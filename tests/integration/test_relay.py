@@ -274,3 +274,16 @@ def test_retry_one_dead_event_by_id(relay_app, owner_engine):
     assert seen == ["p"]
     assert "retrying 0  dead 1" in runner.invoke(args=["outbox", "status"]).output
     assert runner.invoke(args=["outbox", "retry"]).exit_code == 2
+
+
+def test_replay_reaches_a_subscriber_of_every_event(relay_app):
+    seen = []
+    subscribe(relay_app, "all-seer", lambda envelope, uow: seen.append(envelope["type"]),
+              event_type="*")
+    create_tenants(relay_app, "w")
+    relay_for(relay_app).drain()
+    assert seen == ["tenant.created"]
+    replayed = relay_app.test_cli_runner().invoke(args=[
+        "outbox", "replay", "--subscriber", "all-seer", "--since", "2000-01-01"])
+    assert "offered 1 events to all-seer; 0 failed" in replayed.output
+    assert seen == ["tenant.created"]

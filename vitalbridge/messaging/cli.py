@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import create_engine, text
 
 from vitalbridge.db import psycopg_url
+from vitalbridge.messaging.metrics import forget_process_metrics
 from vitalbridge.messaging.parking import RetryPolicy
 from vitalbridge.messaging.relay import Relay, RelayBusy
 from vitalbridge.services import services
@@ -34,7 +35,8 @@ UPDATE parked_deliveries SET dead_at = NULL, attempts = 0, next_attempt_at = now
 """)
 _SINCE = text("""
 SELECT envelope FROM outbox
- WHERE delivered_at IS NOT NULL AND occurred_at >= :since AND type = ANY(:types)
+ WHERE delivered_at IS NOT NULL AND occurred_at >= :since
+   AND ('*' = ANY(:types) OR type = ANY(:types))
  ORDER BY seq
 """)
 
@@ -58,7 +60,10 @@ def run_relay() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox relay: waiting to become the active relay (Ctrl-C stops)", err=True)
-    build_relay().run(stop)
+    try:
+        build_relay().run(stop)
+    finally:
+        forget_process_metrics()
 
 
 @outbox.command("drain")

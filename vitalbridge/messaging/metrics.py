@@ -1,9 +1,11 @@
-"""Relay metrics. Under make run / systemd the relay shares PROMETHEUS_MULTIPROC_DIR with
-gunicorn, so the web app's /metrics shows them too."""
+"""Relay metrics. When the relay shares PROMETHEUS_MULTIPROC_DIR with gunicorn (make run,
+the Procfile), the web app's /metrics shows them too."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 DELIVERED = Counter("vitalbridge_outbox_delivered_total",
                     "Events handled by a subscriber.", ["subscriber"])
@@ -18,3 +20,9 @@ OLDEST = Gauge("vitalbridge_outbox_oldest_undelivered_seconds",
                "Age of the oldest undelivered event.", multiprocess_mode="livemax")
 PARKED = Gauge("vitalbridge_outbox_parked", "Parked deliveries (retrying or dead).",
                ["state"], multiprocess_mode="livemax")
+
+
+def forget_process_metrics() -> None:
+    """On exit, drop this process's live gauges from the shared folder (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())
