@@ -5,6 +5,7 @@ This is acceptance 1 short of the venv step (which `make test` itself has just d
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -82,6 +83,32 @@ def assert_metrics_add_up_across_workers(base, requests):
     assert counted >= requests, text
 
 
+def readme_blocks():
+    """The shell blocks of the README's "Try it" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+
+
+def run_readme_examples(port, tmp_path):
+    """Run the README's examples as written, but for this run's port and folders."""
+    ran = 0
+    status_codes = "curl() { command curl -w '\\n<<%{http_code}>>\\n' \"$@\"; }\n"
+    for block in readme_blocks():
+        script = re.sub(r"curl[^\n]*\\\n[^\n]*<key-id>[^\n]*\n", "", block)  # placeholder
+        script = (script.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
+                  .replace("var/demo-admin-key", str(tmp_path / "var" / "demo-admin-key"))
+                  .replace("$PWD/.pgdata", str(tmp_path / "pgdata")))
+        result = subprocess.run(["bash", "-e", "-c", status_codes + script], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        codes = re.findall(r"<<(\d{3})>>", result.stdout)
+        assert codes, result.stdout
+        assert all(code in {"200", "201"} for code in codes), result.stdout
+        ran += len(codes)
+    assert ran >= 10, f"only {ran} README requests ran"
+
+
 @pytest.mark.slow
 def test_make_run_serves_seeds_relays_and_stops_everything(tmp_path):
     port = free_port()
@@ -100,6 +127,7 @@ def test_make_run_serves_seeds_relays_and_stops_everything(tmp_path):
         assert postgres_running(tmp_path / "pgdata")
         assert wait_for_empty_outbox(tmp_path / "pgdata"), "the relay did not deliver the seed"
         assert_metrics_add_up_across_workers(base, requests=40)
+        run_readme_examples(port, tmp_path)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
