@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +23,8 @@ from sqlalchemy import Connection, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests import database
 from vitalbridge import create_app
-from vitalbridge.dev import embedded
 from vitalbridge.patient.messages import SearchPatients
 from vitalbridge.patient.search import search_statement, use_search_settings
 
@@ -54,16 +53,12 @@ SELECT :tenant, gen_random_uuid(), 'BENCH-' || g,
 
 @contextlib.contextmanager
 def owner_database(owner_url: str | None) -> Iterator[str]:
-    """The given owner URL, or a throwaway embedded server's."""
+    """The given owner URL, or a fresh database like the tests' (TEST_DATABASE_URL or embedded)."""
     if owner_url:
         yield owner_url
         return
-    with tempfile.TemporaryDirectory(prefix="vitalbridge-bench-") as folder:
-        server = embedded.start(Path(folder) / "pgdata", throwaway=True)
-        try:
-            yield embedded.database_url(server, "postgres")
-        finally:
-            server.cleanup()
+    with database.server_url() as server, database.fresh_database(server) as url:
+        yield url
 
 
 def load(owner_url: str, tenant: uuid.UUID, rows: int) -> str:

@@ -132,15 +132,21 @@ def tenant_and_key(relay_app):
     return ack.id, parse_api_key(ack.extra["api_key"]).key_id
 
 
-def test_dead_letters_after_max_attempts_then_retry_redelivers(relay_app, owner_engine):
+def failing_until_fixed(seen):
+    """A reaction that fails until ``broken["yes"]`` is cleared, then records slugs."""
     broken = {"yes": True}
-    seen = []
 
     def react(envelope, uow):
         if broken["yes"]:
             raise RuntimeError("always fails")
         seen.append(envelope["data"]["slug"])
 
+    return broken, react
+
+
+def test_dead_letters_after_max_attempts_then_retry_redelivers(relay_app, owner_engine):
+    seen = []
+    broken, react = failing_until_fixed(seen)
     subscribe(relay_app, "doomed", react)
     create_tenants(relay_app, "x")
     relay = relay_for(relay_app)
@@ -249,14 +255,8 @@ def test_relay_metrics_count_deliveries_failures_and_backlog(relay_app):
 
 
 def test_retry_one_dead_event_by_id(relay_app, owner_engine):
-    broken = {"yes": True}
     seen = []
-
-    def react(envelope, uow):
-        if broken["yes"]:
-            raise RuntimeError("always fails")
-        seen.append(envelope["data"]["slug"])
-
+    broken, react = failing_until_fixed(seen)
     subscribe(relay_app, "doomed", react)
     create_tenants(relay_app, "p", "q")
     relay = relay_for(relay_app)
