@@ -16,6 +16,8 @@ from vitalbridge.patient import handlers as patient_handlers
 from vitalbridge.patient import queries as patient_queries
 from vitalbridge.provider import handlers as provider_handlers
 from vitalbridge.provider import queries as provider_queries
+from vitalbridge.schedule import handlers as schedule_handlers
+from vitalbridge.schedule import queries as schedule_queries
 from vitalbridge.services import Services
 from vitalbridge.tenant import handlers as tenant_handlers
 from vitalbridge.tenant import queries as tenant_queries
@@ -26,6 +28,7 @@ DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
     (tenant_handlers, tenant_queries, tenant_subscribers.SUBSCRIBERS),
     (provider_handlers, provider_queries, ()),
     (patient_handlers, patient_queries, ()),
+    (schedule_handlers, schedule_queries, ()),
 ]
 
 

@@ -1,1 +1,1 @@
-"""The schedule domain. Its messages, handlers and endpoints arrive with their own issue."""
+"""The schedule domain: working hours, date overrides, leave requests and the schedule view."""

@@ -1,0 +1,247 @@
+"""Pure calendar math of schedules: local working hours to UTC periods, and free slots.
+
+No I/O. Local wall-clock times become instants through zoneinfo with ``fold=0``: a local
+time inside a spring-forward gap maps forward by the gap (02:30 New York -> 03:30 EDT),
+a repeated fall-back time means its first occurrence. Intervals that collapse or invert
+through that mapping are dropped, and the periods of a day are merged, so the result is
+always sorted, disjoint and non-empty. An interval ends at most at ``time.max``, which
+means the end of the local day (the next local midnight); 24:00 is not representable.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import combinations, islice
+from zoneinfo import ZoneInfo
+
+ONE_DAY = timedelta(days=1)
+Zone = str | ZoneInfo  # an IANA name or a ZoneInfo
+END_OF_DAY = time.max  # as an interval end: the next local midnight
+
+
+@dataclass(frozen=True)
+class WeeklyRule:
+    """A local wall-clock interval on a weekday (Mon=0 .. Sun=6), start < end."""
+
+    weekday: int
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class DayOverride:
+    """A local date with its own intervals; no intervals means closed that day."""
+
+    day: date
+    intervals: tuple[tuple[time, time], ...] = ()
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A half-open interval [start, end) of aware instants, kept in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        # Naive datetimes would silently be read in the server's zone: refuse them.
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("Period needs timezone-aware datetimes")
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
+
+    @property
+    def empty(self) -> bool:
+        """Whether the period holds no instant."""
+        return self.end <= self.start
+
+
+# --- validation -------------------------------------------------------------------------
+
+def validate_rules(rules: list[WeeklyRule]) -> dict[str, list[str]]:
+    """Field errors ("rules[i]") for bad weekdays, inverted or overlapping intervals."""
+    errors: dict[str, list[str]] = {}
+    for i, rule in enumerate(rules):
+        if not 0 <= rule.weekday <= 6:
+            errors.setdefault(f"rules[{i}]", []).append(
+                "weekday must be 0 (Monday) to 6 (Sunday)")
+    for weekday in range(7):
+        named = [(f"rules[{i}]", r.start, r.end) for i, r in enumerate(rules)
+                 if r.weekday == weekday]
+        _add_errors(errors, _interval_errors(named))
+    return errors
+
+
+def validate_intervals(intervals: list[tuple[time, time]]) -> dict[str, list[str]]:
+    """Field errors ("intervals[i]") for inverted or overlapping intervals of one day."""
+    return _interval_errors([(f"intervals[{i}]", s, e) for i, (s, e) in enumerate(intervals)])
+
+
+def _interval_errors(named: list[tuple[str, time, time]]) -> dict[str, list[str]]:
+    """Errors of one day's intervals, each named by its field key."""
+    errors: dict[str, list[str]] = {}
+    valid = []
+    for key, start, end in named:
+        if start.tzinfo is not None or end.tzinfo is not None:
+            errors.setdefault(key, []).append("times are local: give them without a zone")
+        elif not start < end:
+            errors.setdefault(key, []).append("end must be after start")
+        else:
+            valid.append((key, start, end))
+    # Half-open: 09:00-12:00 and 12:00-13:00 touch but do not overlap.
+    for (key_a, start_a, end_a), (key_b, start_b, end_b) in combinations(valid, 2):
+        if start_a < end_b and start_b < end_a:
+            errors.setdefault(key_b, []).append(f"overlaps {key_a}")
+    return errors
+
+
+def _add_errors(into: dict[str, list[str]], more: dict[str, list[str]]) -> None:
+    """Append the messages of ``more`` to ``into``, key by key."""
+    for key, messages in more.items():
+        into.setdefault(key, []).extend(messages)
+
+
+# --- working periods --------------------------------------------------------------------
+
+def as_zone(zone: Zone) -> ZoneInfo:
+    """The ZoneInfo of an IANA name (ZoneInfo caches them) or of a ZoneInfo."""
+    return ZoneInfo(zone) if isinstance(zone, str) else zone
+
+
+def local_to_utc(day: date, at: time, zone: Zone) -> datetime:
+    """The UTC instant of local ``day`` at ``at`` (fold=0; ``time.max`` = next midnight)."""
+    wall = datetime.combine(day + ONE_DAY, time()) if at == END_OF_DAY \
+        else datetime.combine(day, at)
+    return wall.replace(tzinfo=as_zone(zone), fold=0).astimezone(UTC)
+
+
+def local_dates(window: Period, zone: Zone) -> list[date]:
+    """The local dates whose hours may fall inside ``window`` (one day of margin each side)."""
+    tz = as_zone(zone)
+    # Defensive margin: in odd zones a fall-back can briefly show the previous date again.
+    # Clipping to the window drops whatever the extra days add.
+    first = window.start.astimezone(tz).date() - ONE_DAY
+    last = window.end.astimezone(tz).date() + ONE_DAY
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def working_periods(rules: list[WeeklyRule], overrides: list[DayOverride], zone: Zone,
+                    window: Period, effective_from: date | None = None) -> list[Period]:
+    """UTC working periods inside ``window``: overrides win, rules apply from effective_from."""
+    if window.empty:
+        return []
+    by_day = {o.day: o.intervals for o in overrides}  # a later override of a date wins
+    tz = as_zone(zone)
+    periods: list[Period] = []
+    for day in local_dates(window, tz):
+        intervals = by_day.get(day)
+        if intervals is None:
+            intervals = _rule_intervals(rules, day, effective_from)
+        periods.extend(_clip(Period(local_to_utc(day, s, tz), local_to_utc(day, e, tz)), window)
+                       for s, e in intervals)
+    return merge(periods)
+
+
+def _rule_intervals(rules: list[WeeklyRule], day: date,
+                    effective_from: date | None) -> tuple[tuple[time, time], ...]:
+    """The weekly intervals of ``day``, none before the rules take effect."""
+    if effective_from is not None and day < effective_from:
+        return ()
+    return tuple((r.start, r.end) for r in rules if r.weekday == day.weekday())
+
+
+def _clip(period: Period, window: Period) -> Period:
+    """``period`` cut to ``window`` (possibly empty)."""
+    return Period(max(period.start, window.start), min(period.end, window.end))
+
+
+def merge(periods: Iterable[Period]) -> list[Period]:
+    """The union of ``periods``: sorted, non-empty, overlapping or touching ones joined."""
+    merged: list[Period] = []
+    for period in sorted(p for p in periods if not p.empty):
+        if merged and period.start <= merged[-1].end:
+            if period.end > merged[-1].end:
+                merged[-1] = Period(merged[-1].start, period.end)
+        else:
+            merged.append(period)
+    return merged
+
+
+# --- subtraction and slots --------------------------------------------------------------
+
+def subtract(periods: list[Period], blocked: list[Period]) -> list[Period]:
+    """Each of ``periods`` minus the union of ``blocked`` (half-open), sorted, non-empty."""
+    holes = merge(blocked)
+    ends = [hole.end for hole in holes]
+    pieces: list[Period] = []
+    for period in periods:
+        if not period.empty:
+            pieces.extend(_cut(period, holes, ends))
+    return sorted(pieces)
+
+
+def _cut(period: Period, holes: list[Period], ends: list[datetime]) -> Iterator[Period]:
+    """The parts of ``period`` outside the sorted disjoint ``holes``."""
+    cursor = period.start
+    # Holes ending at or before the period's start cannot cut it: skip them by bisection.
+    for hole in islice(holes, bisect_right(ends, period.start), None):
+        if hole.start >= period.end:
+            break
+        if hole.start > cursor:
+            yield Period(cursor, hole.start)
+        cursor = max(cursor, hole.end)
+    if cursor < period.end:
+        yield Period(cursor, period.end)
+
+
+def free_slots(working: list[Period], blocked: list[Period], *, duration: timedelta,
+               step: timedelta, zone: Zone, not_before: datetime) -> list[datetime]:
+    """UTC starts of ``duration`` inside one free working piece, on the local ``step`` grid."""
+    if duration <= timedelta(0) or step <= timedelta(0):
+        raise ValueError("duration and step must be positive")
+    if not_before.tzinfo is None:
+        raise ValueError("not_before needs a timezone-aware datetime")
+    floor, tz = not_before.astimezone(UTC), as_zone(zone)
+    slots: set[datetime] = set()
+    for piece in subtract(working, blocked):
+        slots.update(_starts_in(piece, max(piece.start, floor), duration, step, tz))
+    return sorted(slots)
+
+
+def _starts_in(piece: Period, lo: datetime, duration: timedelta, step: timedelta,
+               tz: ZoneInfo) -> list[datetime]:
+    """Grid instants s with lo <= s and s + duration <= piece.end."""
+    hi = piece.end - duration
+    if hi < lo:
+        return []
+    starts: list[datetime] = []
+    for day in local_dates(Period(lo, hi), tz):
+        grid = _day_grid(tz, day, step)
+        starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
+    return starts
+
+
+@lru_cache(maxsize=4096)
+def _day_grid(tz: ZoneInfo, day: date, step: timedelta) -> tuple[datetime, ...]:
+    """Sorted UTC instants whose local wall clock on ``day`` is a multiple of ``step``."""
+    # Wall-clock alignment (not elapsed time) keeps 09:00 a slot on DST days too.
+    # Cached because many providers share a zone and the same days.
+    midnight = datetime.combine(day, time())
+    count = -(-ONE_DAY // step)  # ceiling: a step need not divide the day
+    return tuple(sorted({instant for k in range(count)
+                         for instant in _instants(midnight + k * step, tz)}))
+
+
+def _instants(wall: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The UTC instants showing naive ``wall`` in ``tz``: none in a gap, two in a fold."""
+    instants = []
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+        # A gap time does not round-trip: no clock ever shows it, so no slot starts there.
+        if instant.astimezone(tz).replace(tzinfo=None) == wall:
+            instants.append(instant)
+    return instants

@@ -1,0 +1,204 @@
+"""Command handlers of the schedule domain: working hours, date overrides, leave."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy.dialects.postgresql import insert
+
+from vitalbridge.messaging.errors import (
+    DomainError,
+    InvalidCommand,
+    NotFound,
+    PermissionDenied,
+    VersionMismatch,
+)
+from vitalbridge.messaging.messages import Ack, Principal, Role
+from vitalbridge.messaging.uow import UnitOfWork
+from vitalbridge.schedule.calendar import validate_intervals, validate_rules
+from vitalbridge.schedule.messages import (
+    ApproveLeaveRequest,
+    CancelLeaveRequest,
+    DateOverrideRemoved,
+    DateOverrideSet,
+    LeaveApproved,
+    LeaveCancelled,
+    LeaveRejected,
+    LeaveRequested,
+    LeaveStatus,
+    RejectLeaveRequest,
+    RemoveDateOverride,
+    SetDateOverride,
+    SetWorkingHours,
+    SubmitLeaveRequest,
+    WorkingHoursSet,
+    interval_json,
+    rule_json,
+)
+from vitalbridge.schedule.model import LeaveRequest, ScheduleOverride, WorkingHours
+
+
+class IllegalTransition(DomainError):
+    """The leave request's status does not allow this step."""
+
+    type = "illegal-transition"
+    title = "Illegal status transition"
+
+
+def set_working_hours(cmd: SetWorkingHours, uow: UnitOfWork) -> Ack:
+    """Replace every weekly rule of a provider at once (version 1, then +1 each time)."""
+    _refuse_invalid(validate_rules(list(cmd.rules)))
+    tenant_id = uow.acting_tenant
+    current = uow.session.get(WorkingHours, (tenant_id, cmd.provider_id), with_for_update=True)
+    _check_version(current, cmd.expected_version, "working hours")
+    rules = [rule_json(rule) for rule in sorted(cmd.rules, key=lambda r: (r.weekday, r.start))]
+    values = {"timezone": cmd.timezone, "effective_from": cmd.effective_from, "rules": rules}
+    version = _upsert(uow, WorkingHours, {"tenant_id": tenant_id,
+                                          "provider_id": cmd.provider_id}, values)
+    uow.emit(WorkingHoursSet(tenant_id=tenant_id, aggregate_id=cmd.provider_id,
+                             timezone=cmd.timezone, effective_from=cmd.effective_from,
+                             rules=tuple(rules)))
+    return Ack(id=cmd.provider_id, version=version)
+
+
+def set_date_override(cmd: SetDateOverride, uow: UnitOfWork) -> Ack:
+    """Give one local date its own intervals (or close it); the id answered is the provider's."""
+    _refuse_invalid(validate_intervals(list(cmd.intervals)))
+    tenant_id = uow.acting_tenant
+    key = {"tenant_id": tenant_id, "provider_id": cmd.provider_id, "day": cmd.day}
+    current = uow.session.get(ScheduleOverride, tuple(key.values()), with_for_update=True)
+    _check_version(current, cmd.expected_version, "override")
+    intervals = [interval_json(start, end) for start, end in sorted(cmd.intervals)]
+    closed = not intervals
+    version = _upsert(uow, ScheduleOverride, key, {"intervals": intervals, "closed": closed})
+    uow.emit(DateOverrideSet(tenant_id=tenant_id, aggregate_id=cmd.provider_id, day=cmd.day,
+                             closed=closed, intervals=tuple(intervals)))
+    return Ack(id=cmd.provider_id, version=version)
+
+
+def remove_date_override(cmd: RemoveDateOverride, uow: UnitOfWork) -> Ack:
+    """Let a date follow the weekly rules again; 404 when it had no override."""
+    tenant_id = uow.acting_tenant
+    removed = uow.session.scalar(delete(ScheduleOverride).where(
+        ScheduleOverride.tenant_id == tenant_id, ScheduleOverride.provider_id == cmd.provider_id,
+        ScheduleOverride.day == cmd.day).returning(ScheduleOverride.version))
+    if removed is None:
+        raise NotFound(f"No override on {cmd.day.isoformat()}.")
+    uow.emit(DateOverrideRemoved(tenant_id=tenant_id, aggregate_id=cmd.provider_id,
+                                 day=cmd.day))
+    return Ack(id=cmd.provider_id, version=removed + 1, status="removed")
+
+
+def submit_leave_request(cmd: SubmitLeaveRequest, uow: UnitOfWork) -> Ack:
+    """Record a pending leave request; a provider key asks only for its own provider."""
+    tenant_id = uow.acting_tenant
+    principal = uow.context.principal
+    if principal.role == Role.PROVIDER and principal.provider_id != cmd.provider_id:
+        raise PermissionDenied("A provider key may ask leave for its own provider only.")
+    leave_id = uuid.uuid4()
+    uow.session.add(LeaveRequest(
+        tenant_id=tenant_id, id=leave_id, provider_id=cmd.provider_id, starts_at=cmd.start,
+        ends_at=cmd.end, reason=cmd.reason, status=LeaveStatus.PENDING.value,
+        requested_by_key_id=principal.key_id))
+    uow.emit(LeaveRequested(tenant_id=tenant_id, aggregate_id=leave_id,
+                            provider_id=cmd.provider_id, start=cmd.start, end=cmd.end,
+                            reason=cmd.reason))
+    return Ack(id=leave_id, version=1, status=LeaveStatus.PENDING.value)
+
+
+LeaveDecision = ApproveLeaveRequest | RejectLeaveRequest | CancelLeaveRequest
+
+# Per decision: the statuses it may start from, and where it leads.
+_TRANSITIONS: dict[type[Any], tuple[frozenset[LeaveStatus], LeaveStatus]] = {
+    ApproveLeaveRequest: (frozenset({LeaveStatus.PENDING}), LeaveStatus.APPROVED),
+    RejectLeaveRequest: (frozenset({LeaveStatus.PENDING}), LeaveStatus.REJECTED),
+    CancelLeaveRequest: (frozenset({LeaveStatus.PENDING, LeaveStatus.APPROVED}),
+                         LeaveStatus.CANCELLED),
+}
+
+
+def decide_leave_request(cmd: LeaveDecision, uow: UnitOfWork) -> Ack:
+    """Approve, reject or cancel a leave request, if its status allows that step."""
+    principal = uow.context.principal
+    leave = uow.session.get(LeaveRequest, (uow.acting_tenant, cmd.leave_id),
+                            with_for_update=True)
+    # Provider keys see only their own provider's requests; others' do not exist for them.
+    if leave is None or (principal.role == Role.PROVIDER
+                         and leave.provider_id != principal.provider_id):
+        raise NotFound("No such leave request.")
+    _check_version(leave, cmd.expected_version, "leave request")
+    sources, target = _TRANSITIONS[type(cmd)]
+    if LeaveStatus(leave.status) not in sources:
+        raise IllegalTransition(
+            f"A {leave.status} leave request cannot become {target.value}.",
+            current_status=leave.status)
+    _refuse_provider_after_decision(principal, leave)
+    was = leave.status
+    leave.status = target.value
+    leave.decided_by_key_id = principal.key_id
+    _bump(leave)
+    uow.emit(_decision_event(leave, target, was))
+    return Ack(id=leave.id, version=leave.version, status=target.value)
+
+
+def _refuse_provider_after_decision(principal: Principal, leave: LeaveRequest) -> None:
+    # Once approved, withdrawing leave reopens booked time: that is an admin's call.
+    if principal.role == Role.PROVIDER and leave.status != LeaveStatus.PENDING:
+        raise PermissionDenied("A provider key may cancel a leave request only while it is "
+                               "pending; ask an admin.")
+
+
+def _decision_event(leave: LeaveRequest, target: LeaveStatus,
+                    was: str) -> LeaveApproved | LeaveRejected | LeaveCancelled:
+    common: dict[str, Any] = {"tenant_id": leave.tenant_id, "aggregate_id": leave.id,
+              "provider_id": leave.provider_id, "start": leave.starts_at, "end": leave.ends_at}
+    if target == LeaveStatus.APPROVED:
+        return LeaveApproved(**common)
+    if target == LeaveStatus.REJECTED:
+        return LeaveRejected(**common)
+    return LeaveCancelled(**common, was=was)
+
+
+def _refuse_invalid(errors: dict[str, list[str]]) -> None:
+    # "rules[2]" -> "rules.2": the same field paths as the schema's own 422s.
+    if errors:
+        raise InvalidCommand("One or more intervals are invalid.", errors={
+            re.sub(r"\[(\d+)\]", r".\1", key): messages for key, messages in errors.items()})
+
+
+def _check_version(row: Any, expected: int | None, what: str) -> None:
+    if expected is None:
+        return
+    current = row.version if row is not None else 0
+    if expected != current:
+        raise VersionMismatch(f"The {what} is at version {current}, not {expected}.",
+                              current_version=current)
+
+
+def _upsert(uow: UnitOfWork, table: Any, key: dict[str, Any], values: dict[str, Any]) -> int:
+    # ON CONFLICT: two first-time writes of the same key cannot both insert; the later
+    # one becomes the next version instead of a primary-key violation.
+    stmt = insert(table).values(**key, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={**values, "version": table.version + 1,
+                                        "updated_at": func.now()})
+    return int(uow.session.scalar(stmt.returning(table.version)))
+
+
+def _bump(row: LeaveRequest) -> None:
+    row.version += 1
+    row.updated_at = func.now()
+
+
+COMMAND_HANDLERS = {
+    SetWorkingHours: set_working_hours,
+    SetDateOverride: set_date_override,
+    RemoveDateOverride: remove_date_override,
+    SubmitLeaveRequest: submit_leave_request,
+    ApproveLeaveRequest: decide_leave_request,
+    RejectLeaveRequest: decide_leave_request,
+    CancelLeaveRequest: decide_leave_request,
+}

@@ -1,0 +1,284 @@
+"""The schedule domain's public face: its commands, queries, events and views.
+
+Working hours are weekly rules in the provider's IANA zone; a date override replaces
+one local date's rules (or closes it); approved leave requests block time. The
+appointment domain reacts to ``leave.approved`` (its ``start``/``end`` say which
+appointments it overlaps).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, ClassVar
+
+from vitalbridge.messaging.messages import Command, Event, Query
+from vitalbridge.schedule.calendar import WeeklyRule
+
+
+class LeaveStatus(enum.StrEnum):
+    """Where a leave request stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+def clock_text(value: time) -> str:
+    """A wall-clock time as ``HH:MM``; ``time.max`` (end of the local day) is ``24:00``."""
+    return "24:00" if value == time.max else value.strftime("%H:%M")
+
+
+def parse_clock(text: str) -> time:
+    """The inverse of ``clock_text``."""
+    return time.max if text == "24:00" else time.fromisoformat(text)
+
+
+def interval_json(start: time, end: time) -> dict[str, str]:
+    """One local interval as the API and events write it: ``{"start": "09:00", ...}``."""
+    return {"start": clock_text(start), "end": clock_text(end)}
+
+
+def rule_json(rule: WeeklyRule) -> dict[str, Any]:
+    """One weekly rule as the API and events write it."""
+    return {"weekday": rule.weekday, **interval_json(rule.start, rule.end)}
+
+
+# Commands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetWorkingHours(Command):
+    """Replace a provider's weekly rules; ``timezone`` is resolved by the HTTP edge."""
+
+    provider_id: uuid.UUID
+    timezone: str
+    rules: tuple[WeeklyRule, ...]
+    effective_from: date | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetDateOverride(Command):
+    """Give one local date its own intervals; no intervals means the day is closed."""
+
+    provider_id: uuid.UUID
+    day: date
+    intervals: tuple[tuple[time, time], ...]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveDateOverride(Command):
+    """Let a date follow the weekly rules again."""
+
+    provider_id: uuid.UUID
+    day: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitLeaveRequest(Command):
+    """Ask for time off ``[start, end)`` (aware datetimes); it starts pending."""
+
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveLeaveRequest(Command):
+    """Approve a pending request (admin)."""
+
+    leave_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectLeaveRequest(Command):
+    """Reject a pending request (admin)."""
+
+    leave_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelLeaveRequest(Command):
+    """Withdraw a request: its provider's key while pending, an admin while not decided
+    against (pending or approved)."""
+
+    leave_id: uuid.UUID
+    expected_version: int | None = None
+
+
+# Events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkingHoursSet(Event):
+    """A provider's weekly rules were replaced; ``rules`` holds all of them."""
+
+    type: ClassVar[str] = "schedule.working_hours_set"
+    aggregate_type: ClassVar[str] = "schedule"
+
+    timezone: str
+    effective_from: date | None
+    rules: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DateOverrideSet(Event):
+    """A local date got its own intervals (none: closed)."""
+
+    type: ClassVar[str] = "schedule.override_set"
+    aggregate_type: ClassVar[str] = "schedule"
+
+    day: date
+    closed: bool
+    intervals: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DateOverrideRemoved(Event):
+    """A local date follows the weekly rules again."""
+
+    type: ClassVar[str] = "schedule.override_removed"
+    aggregate_type: ClassVar[str] = "schedule"
+
+    day: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LeaveEvent(Event):
+    aggregate_type: ClassVar[str] = "leave_request"
+
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveRequested(_LeaveEvent):
+    """A leave request was submitted."""
+
+    type: ClassVar[str] = "leave.requested"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveApproved(_LeaveEvent):
+    """Leave was approved: the provider is unavailable from ``start`` to ``end``."""
+
+    type: ClassVar[str] = "leave.approved"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveRejected(_LeaveEvent):
+    """A leave request was rejected."""
+
+    type: ClassVar[str] = "leave.rejected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveCancelled(_LeaveEvent):
+    """A leave request was withdrawn; ``was`` is the status it had (pending or approved)."""
+
+    type: ClassVar[str] = "leave.cancelled"
+    was: str
+
+
+# Queries and their answers ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetWorkingHours(Query):
+    """A provider's weekly rules, or None when never set."""
+
+    provider_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetLeaveRequest(Query):
+    """One leave request, or None; ``provider_id`` set limits it to that provider's."""
+
+    leave_id: uuid.UUID
+    provider_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListLeaveRequests(Query):
+    """A page of leave requests in (created_at, id) order, filtered."""
+
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None = None
+    provider_id: uuid.UUID | None = None
+    status: LeaveStatus | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewSchedule(Query):
+    """Working periods and approved leave of ``[start, end)``, in time order.
+
+    ``default_timezone`` (the provider's) applies when no working hours were set.
+    """
+
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+    default_timezone: str
+
+
+@dataclass(frozen=True)
+class WorkingHoursView:
+    """A provider's weekly rules as queries answer them."""
+
+    provider_id: uuid.UUID
+    timezone: str
+    effective_from: date | None
+    rules: list[dict[str, Any]]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LeaveRequestView:
+    """A leave request as queries answer it."""
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str
+    status: str
+    requested_by_key_id: uuid.UUID | None
+    decided_by_key_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleItem:
+    """One stretch of a schedule; ``local_*`` are the same instants in the provider's zone."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    local_start: datetime
+    local_end: datetime
+    leave_request_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A provider's schedule over a window."""
+
+    provider_id: uuid.UUID
+    timezone: str
+    start: datetime
+    end: datetime
+    items: list[ScheduleItem]
