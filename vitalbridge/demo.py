@@ -1,7 +1,7 @@
 """``flask demo seed``: an idempotent demo clinic for development (never in production).
 
-It holds providers and patients; working hours and appointments join it with the
-schedule and appointment modules.
+It holds providers with weekday working hours (a lunch break included) and patients;
+appointments join it with the appointment module.
 
 The admin key's secret is kept in var/demo-admin-key (VITALBRIDGE_VAR) so that later runs
 can print it again; keys are stored hashed, so a lost file means a fresh key next seed.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 
 import click
@@ -21,6 +21,8 @@ from vitalbridge.cli_support import send_as_system
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient.messages import RegisterPatient, SearchPatients
 from vitalbridge.provider.messages import AddProvider, FindProviders
+from vitalbridge.schedule.calendar import WeeklyRule
+from vitalbridge.schedule.messages import GetWorkingHours, SetWorkingHours
 from vitalbridge.services import services
 from vitalbridge.tenant.messages import (
     AuthenticateApiKey,
@@ -38,6 +40,11 @@ PROVIDERS = [
     ("Mateo", "Fernández", "Pediatrics"),
     ("Hannah", "Schmidt", "Cardiology"),
 ]
+# Monday to Friday, 09:00-12:30 and 13:30-17:00 local time
+WEEKDAY_HOURS = tuple(
+    WeeklyRule(weekday=day, start=time(hour, minute), end=time(end_hour, end_minute))
+    for day in range(5)
+    for hour, minute, end_hour, end_minute in ((9, 0, 12, 30), (13, 30, 17, 0)))
 # (given, family, birth date, sex, phone)
 PATIENTS = [
     ("José", "García", date(1984, 5, 17), "male", "+12025550143"),
@@ -68,6 +75,7 @@ def seed() -> None:
             ack = send_as_system(CreateApiKey(name="demo admin", role=Role.ADMIN), tenant_id)
             _save_key(key_file, ack.extra["key"])
     _seed_providers(tenant_id)
+    _seed_working_hours(tenant_id)
     _seed_patients(tenant_id)
     _print_welcome(key_file)
 
@@ -80,6 +88,15 @@ def _seed_providers(tenant_id: uuid.UUID) -> None:
         if (given, family) not in names:
             send_as_system(AddProvider(given_name=given, family_name=family,
                                        specialty=specialty, timezone=DEMO_ZONE), tenant_id)
+
+
+def _seed_working_hours(tenant_id: uuid.UUID) -> None:
+    """Give each demo provider weekday hours, unless it has working hours already."""
+    as_tenant = Principal.system(tenant_id)
+    for provider in services().queries.ask(FindProviders(), as_tenant):
+        if services().queries.ask(GetWorkingHours(provider_id=provider.id), as_tenant) is None:
+            send_as_system(SetWorkingHours(provider_id=provider.id, timezone=provider.timezone,
+                                           rules=WEEKDAY_HOURS), tenant_id)
 
 
 def _seed_patients(tenant_id: uuid.UUID) -> None:

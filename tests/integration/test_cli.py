@@ -76,6 +76,12 @@ def test_demo_seed_is_idempotent_and_keeps_a_working_key(owner_url, client, tmp_
     patients = client.get("/api/v1/patients", headers=bearer(new_key)).json["items"]
     assert len(providers) == len(DEMO_PROVIDERS)  # three seeds, no duplicates
     assert len(patients) == len(DEMO_PATIENTS)
+    for provider in providers:
+        hours = client.get(f"/api/v1/providers/{provider['id']}/working-hours",
+                           headers=bearer(new_key))
+        assert hours.status_code == 200
+        assert hours.json["version"] == 1  # set once, not again on later seeds
+        assert len(hours.json["rules"]) == 10
 
 
 def test_outbox_status_reports_the_backlog(app):
