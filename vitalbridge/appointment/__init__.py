@@ -1,1 +1,1 @@
-"""The appointment domain. Its messages, handlers and endpoints arrive with their own issue."""
+"""The appointment domain: booking without double-booking, and the visit lifecycle."""

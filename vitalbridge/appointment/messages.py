@@ -1,0 +1,174 @@
+"""The appointment domain's public face: its commands, events, queries and views.
+
+Create Appointment carries facts other domains answered at the HTTP edge (the
+provider's active flag, its working periods and approved leave over the window), so
+the handler decides every rule without reading another domain's tables.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from vitalbridge.messaging.messages import Command, Event, Query
+
+Span = tuple[datetime, datetime]
+
+
+class AppointmentStatus(enum.StrEnum):
+    """Where an appointment stands; booked, checked_in and completed hold their slot."""
+
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+# Commands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateAppointment(Command):
+    """Book ``[start, end)``; ``provider_active``, ``working`` and ``leave`` are resolved facts."""
+
+    provider_id: uuid.UUID
+    patient_id: uuid.UUID
+    start: datetime
+    end: datetime
+    reason: str | None = None
+    provider_active: bool
+    working: tuple[Span, ...]
+    leave: tuple[Span, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelAppointment(Command):
+    """Cancel a booked or checked-in appointment; a cancelled one stays as it is."""
+
+    appointment_id: uuid.UUID
+    reason: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckInAppointment(Command):
+    """The patient arrived: booked -> checked_in."""
+
+    appointment_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteAppointment(Command):
+    """The visit took place: checked_in -> completed."""
+
+    appointment_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkNoShow(Command):
+    """The patient did not come: booked -> no_show, only once the start has passed."""
+
+    appointment_id: uuid.UUID
+    expected_version: int | None = None
+
+
+# Events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AppointmentEvent(Event):
+    aggregate_type: ClassVar[str] = "appointment"
+
+    provider_id: uuid.UUID
+    patient_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentCreated(_AppointmentEvent):
+    """An appointment was booked."""
+
+    type: ClassVar[str] = "appointment.created"
+    reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentCancelled(_AppointmentEvent):
+    """An appointment was cancelled; ``was`` is the status it had."""
+
+    type: ClassVar[str] = "appointment.cancelled"
+    reason: str
+    was: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentCheckedIn(_AppointmentEvent):
+    """The patient checked in."""
+
+    type: ClassVar[str] = "appointment.checked_in"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentCompleted(_AppointmentEvent):
+    """The visit was completed."""
+
+    type: ClassVar[str] = "appointment.completed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentNoShow(_AppointmentEvent):
+    """The patient did not come."""
+
+    type: ClassVar[str] = "appointment.no_show"
+
+
+# Queries and their answers ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetAppointment(Query):
+    """One appointment, or None; ``provider_id`` set limits it to that provider's."""
+
+    appointment_id: uuid.UUID
+    provider_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListAppointments(Query):
+    """A page in (start, id) order of appointments overlapping ``[start, end)``, filtered."""
+
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None = None
+    provider_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    status: AppointmentStatus | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """An appointment as queries answer it; the display names are filled by the asker."""
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    patient_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+    reason: str | None
+    cancel_reason: str | None
+    created_by_key_id: uuid.UUID | None
+    updated_by_key_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    provider_name: str | None = None
+    patient_name: str | None = None

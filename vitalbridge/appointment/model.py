@@ -1,0 +1,53 @@
+"""Tables of the appointment domain (private to it)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Computed, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import TSTZRANGE
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import DateTime, Uuid
+
+from vitalbridge.db import Base
+
+NOW = text("now()")
+ACTIVE = "status IN ('booked', 'checked_in', 'completed')"
+
+
+class Appointment(Base):
+    """A booked visit ``[starts_at, ends_at)`` of a patient with a provider.
+
+    ``period`` is generated from the two ends; the migration's exclusion constraints
+    (provider, patient) over it keep active appointments from ever overlapping.
+    """
+
+    __tablename__ = "appointments"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period: Mapped[Any] = mapped_column(
+        TSTZRANGE, Computed("tstzrange(starts_at, ends_at, '[)')", persisted=True))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'booked'"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    updated_by_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="period"),
+        CheckConstraint("status IN ('booked', 'checked_in', 'completed', 'cancelled', "
+                        "'no_show')", name="status"),
+        Index("ix_appointments_provider_start", "tenant_id", "provider_id", "starts_at", "id"),
+        Index("ix_appointments_patient_start", "tenant_id", "patient_id", "starts_at", "id"),
+        Index("ix_appointments_start", "tenant_id", "starts_at", "id"),
+    )
