@@ -1,7 +1,7 @@
 """``flask demo seed``: an idempotent demo clinic for development (never in production).
 
-It holds providers with weekday working hours (a lunch break included) and patients;
-appointments join it with the appointment module.
+It holds providers with weekday working hours (a lunch break included), patients, and a
+few appointments on the next weekday.
 
 The admin key's secret is kept in var/demo-admin-key (VITALBRIDGE_VAR) so that later runs
 can print it again; keys are stored hashed, so a lost file means a fresh key next seed.
@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import AppGroup
 
+from vitalbridge.appointment.messages import (
+    CreateAppointment,
+    ListAppointments,
+    schedule_facts,
+)
 from vitalbridge.cli_support import send_as_system
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient.messages import RegisterPatient, SearchPatients
 from vitalbridge.provider.messages import AddProvider, FindProviders
 from vitalbridge.schedule.calendar import WeeklyRule
-from vitalbridge.schedule.messages import GetWorkingHours, SetWorkingHours
+from vitalbridge.schedule.messages import GetWorkingHours, SetWorkingHours, ViewSchedule
 from vitalbridge.services import services
 from vitalbridge.tenant.messages import (
     AuthenticateApiKey,
@@ -77,6 +83,7 @@ def seed() -> None:
     _seed_providers(tenant_id)
     _seed_working_hours(tenant_id)
     _seed_patients(tenant_id)
+    _seed_appointments(tenant_id)
     _print_welcome(key_file)
 
 
@@ -107,6 +114,34 @@ def _seed_patients(tenant_id: uuid.UUID) -> None:
         if (given, family, born) not in known:
             send_as_system(RegisterPatient(given_name=given, family_name=family,
                                            birth_date=born, sex=sex, phone=phone), tenant_id)
+
+
+def _seed_appointments(tenant_id: uuid.UUID) -> None:
+    """Book each demo provider one patient on the next weekday, once (never re-booked)."""
+    as_tenant = Principal.system(tenant_id)
+    if services().queries.ask(ListAppointments(limit=1), as_tenant):
+        return
+    providers = services().queries.ask(FindProviders(), as_tenant)
+    patients = services().queries.ask(SearchPatients(limit=len(providers)), as_tenant)
+    day = _next_weekday(datetime.now(ZoneInfo(DEMO_ZONE)).date())
+    for hour, (provider, patient) in enumerate(zip(providers, patients, strict=False), start=9):
+        start = datetime.combine(day, time(hour, 30), ZoneInfo(provider.timezone))
+        end = start + timedelta(minutes=30)
+        schedule = services().queries.ask(ViewSchedule(
+            provider_id=provider.id, start=start, end=end,
+            default_timezone=provider.timezone), as_tenant)
+        working, leave = schedule_facts(schedule.items)
+        send_as_system(CreateAppointment(
+            provider_id=provider.id, patient_id=patient.id, start=start, end=end,
+            reason="Demo visit", provider_active=provider.active, working=working,
+            leave=leave), tenant_id)
+
+
+def _next_weekday(today: date) -> date:
+    day = today + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
 
 def _saved_key_works(key_file: Path) -> bool:

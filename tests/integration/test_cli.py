@@ -82,6 +82,9 @@ def test_demo_seed_is_idempotent_and_keeps_a_working_key(owner_url, client, tmp_
         assert hours.status_code == 200
         assert hours.json["version"] == 1  # set once, not again on later seeds
         assert len(hours.json["rules"]) == 10
+    booked = client.get("/api/v1/appointments", headers=bearer(new_key)).json["items"]
+    assert len(booked) == len(DEMO_PROVIDERS)  # one each, booked once over three seeds
+    assert {a["status"] for a in booked} == {"booked"}
 
 
 def test_outbox_status_reports_the_backlog(app):

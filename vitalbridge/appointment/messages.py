@@ -11,7 +11,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from vitalbridge.messaging.messages import Command, Event, Query
 
@@ -172,3 +172,11 @@ class AppointmentView:
     updated_at: datetime
     provider_name: str | None = None
     patient_name: str | None = None
+
+
+def schedule_facts(items: Any) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """(working, leave) spans of a schedule view's items, as CreateAppointment wants them."""
+    def spans(kind: str) -> tuple[Span, ...]:
+        return tuple((item.start, item.end) for item in items if item.kind == kind)
+
+    return spans("working"), spans("leave")

@@ -28,6 +28,7 @@ from vitalbridge.appointment.messages import (
     ListAppointments,
     MarkNoShow,
     Span,
+    schedule_facts,
 )
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
@@ -169,9 +170,7 @@ def _schedule(provider: ProviderView, start: datetime,
               end: datetime) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
     schedule = _ask(ViewSchedule(provider_id=provider.id, start=start, end=end,
                                  default_timezone=provider.timezone))
-    def spans(kind: str) -> tuple[Span, ...]:
-        return tuple((item.start, item.end) for item in schedule.items if item.kind == kind)
-    return spans("working"), spans("leave")
+    return schedule_facts(schedule.items)
 
 
 def _named(rows: list[AppointmentView]) -> list[AppointmentView]:
