@@ -167,3 +167,4 @@ def _print_welcome(key_file: Path) -> None:
     click.echo("Try:")
     click.echo(f"  export VB_KEY=$(cat {key_file})")
     click.echo(f'  curl -s -H "Authorization: Bearer $VB_KEY" {base}/api/v1/api-keys')
+    click.echo(f'  curl -s -H "Authorization: Bearer $VB_KEY" {base}/api/v1/appointments')
