@@ -8,6 +8,7 @@ from types import ModuleType
 from config.settings import Settings
 from vitalbridge.appointment import handlers as appointment_handlers
 from vitalbridge.appointment import queries as appointment_queries
+from vitalbridge.appointment import subscribers as appointment_subscribers
 from vitalbridge.db import build_database
 from vitalbridge.messaging import feed
 from vitalbridge.messaging.broker import build_publisher
@@ -31,7 +32,7 @@ DOMAINS: list[tuple[ModuleType, ModuleType, Iterable[Subscriber]]] = [
     (provider_handlers, provider_queries, ()),
     (patient_handlers, patient_queries, ()),
     (schedule_handlers, schedule_queries, ()),
-    (appointment_handlers, appointment_queries, ()),
+    (appointment_handlers, appointment_queries, appointment_subscribers.SUBSCRIBERS),
 ]
 
 

@@ -1,0 +1,64 @@
+"""Reactions through the relay: approved leave and a deactivated provider cancel bookings,
+each exactly once even when the event is delivered twice."""
+
+from sqlalchemy import text
+
+from tests.api.test_appointments import at, book, events, system
+from tests.api.test_appointments import booked as booked
+from tests.api.test_appointments import other_provider as other_provider
+from tests.api.test_appointments import patient as patient
+from tests.api.test_appointments import provider as provider
+from tests.conftest import bearer
+from tests.schedule_factories import LeaveRequestFactory
+from vitalbridge.messaging.cli import build_relay
+from vitalbridge.schedule.messages import ApproveLeaveRequest
+
+
+def deliver_twice(app, owner_engine):
+    """Drain, then make every event undelivered again and drain once more."""
+    with app.app_context():
+        relay = build_relay()
+    relay.drain()
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET delivered_at = NULL, position = NULL"))
+        conn.execute(text("DELETE FROM event_positions"))
+    relay.drain()
+    relay.drain()  # and whatever the reactions themselves emitted
+
+
+def status_of(client, key, appointment_id):
+    return client.get(f"/api/v1/appointments/{appointment_id}", headers=bearer(key)).json
+
+
+def test_approved_leave_cancels_overlapping_bookings_once(app, client, tenant, provider,
+                                                          other_provider, patient,
+                                                          owner_engine):
+    key = tenant.admin_key
+    inside = book(client, key, provider, patient, at(10)).json["id"]
+    outside = book(client, key, provider, patient, at(15)).json["id"]
+    elsewhere = book(client, key, other_provider, patient, at(11)).json["id"]
+    with app.app_context():
+        leave = LeaveRequestFactory(tenant_id=tenant.id, provider_id=provider.id,
+                                    start=at(9), end=at(12))
+    system(app, tenant.id, ApproveLeaveRequest(leave_id=leave.id))
+    deliver_twice(app, owner_engine)
+    cancelled = status_of(client, key, inside)
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancel_reason"] == "provider_unavailable"
+    assert status_of(client, key, outside)["status"] == "booked"
+    assert status_of(client, key, elsewhere)["status"] == "booked"
+    cancellations = [e for e in events(owner_engine) if e["type"] == "appointment.cancelled"]
+    assert [e["aggregate_id"] for e in cancellations] == [inside]
+    assert cancellations[0]["causation_id"] is not None  # caused by the leave.approved event
+
+
+def test_deactivating_a_provider_cancels_its_future_bookings(app, client, tenant, provider,
+                                                             patient, owner_engine):
+    key = tenant.admin_key
+    first = book(client, key, provider, patient, at(10)).json["id"]
+    second = book(client, key, provider, patient, at(14, day=1)).json["id"]
+    client.post(f"/api/v1/providers/{provider.id}/deactivate", headers=bearer(key))
+    deliver_twice(app, owner_engine)
+    assert {status_of(client, key, a)["status"] for a in (first, second)} == {"cancelled"}
+    cancellations = [e for e in events(owner_engine) if e["type"] == "appointment.cancelled"]
+    assert sorted(e["aggregate_id"] for e in cancellations) == sorted([first, second])

@@ -1,0 +1,58 @@
+"""The appointment domain's reactions to other domains' events (run by the outbox relay).
+
+Each cancellation goes through the same lifecycle step as a cancel request, so it emits
+its own ``appointment.cancelled``; the inbox makes a redelivered event a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from vitalbridge.appointment.handlers import change_status
+from vitalbridge.appointment.messages import AppointmentStatus, CancelAppointment
+from vitalbridge.appointment.model import Appointment
+from vitalbridge.messaging.subscribers import Subscriber
+from vitalbridge.messaging.uow import UnitOfWork
+from vitalbridge.provider.messages import ProviderDeactivated
+from vitalbridge.schedule.messages import LeaveApproved
+
+PROVIDER_UNAVAILABLE = "provider_unavailable"
+
+
+def cancel_booked_during_leave(envelope: dict[str, Any], uow: UnitOfWork) -> None:
+    """Approved leave: cancel the provider's booked appointments that overlap it."""
+    data = envelope["data"]
+    start, end = _instant(data["start"]), _instant(data["end"])
+    _cancel_booked(uow, uuid.UUID(data["provider_id"]),
+                   Appointment.starts_at < end, Appointment.ends_at > start)
+
+
+def cancel_future_of_deactivated_provider(envelope: dict[str, Any], uow: UnitOfWork) -> None:
+    """A deactivated provider sees no one again: cancel its booked future appointments."""
+    _cancel_booked(uow, uuid.UUID(envelope["aggregate_id"]),
+                   Appointment.starts_at > datetime.now(UTC))
+
+
+def _cancel_booked(uow: UnitOfWork, provider_id: uuid.UUID, *when: Any) -> None:
+    ids = uow.session.scalars(select(Appointment.id).where(
+        Appointment.tenant_id == uow.acting_tenant, Appointment.provider_id == provider_id,
+        Appointment.status == AppointmentStatus.BOOKED.value, *when)).all()
+    for appointment_id in ids:
+        change_status(CancelAppointment(appointment_id=appointment_id,
+                                        reason=PROVIDER_UNAVAILABLE), uow)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+SUBSCRIBERS = [
+    Subscriber(name="appointment.cancel_during_leave", event_type=LeaveApproved.type,
+               react=cancel_booked_during_leave),
+    Subscriber(name="appointment.cancel_for_deactivated_provider",
+               event_type=ProviderDeactivated.type, react=cancel_future_of_deactivated_provider),
+]
