@@ -24,7 +24,7 @@ from vitalbridge.appointment.messages import (
     Span,
 )
 from vitalbridge.appointment.model import Appointment
-from vitalbridge.messaging.errors import DomainError, NotFound, VersionMismatch
+from vitalbridge.messaging.errors import DomainError, NotFound, require_version
 from vitalbridge.messaging.messages import Ack, Command
 from vitalbridge.messaging.uow import UnitOfWork
 
@@ -159,7 +159,7 @@ def change_status(cmd: Step, uow: UnitOfWork) -> Ack:
     # Cancelling twice is a retry, not a conflict: same answer, no second event.
     if target == _S.CANCELLED and row.status == _S.CANCELLED:
         return Ack(id=row.id, version=row.version, status=row.status)
-    _check_version(row, cmd.expected_version)
+    require_version("appointment", row.version, cmd.expected_version)
     if _S(row.status) not in sources:
         raise IllegalTransition(f"A {row.status} appointment cannot become {target.value}.",
                                 current_status=row.status)
@@ -186,12 +186,6 @@ def _event(cmd: Step, row: Appointment, was: str) -> Any:
         CheckInAppointment: AppointmentCheckedIn, CompleteAppointment: AppointmentCompleted,
         MarkNoShow: AppointmentNoShow}
     return events[type(cmd)](**common)
-
-
-def _check_version(row: Appointment, expected: int | None) -> None:
-    if expected is not None and expected != row.version:
-        raise VersionMismatch(f"The appointment is at version {row.version}, not {expected}.",
-                              current_version=row.version)
 
 
 COMMAND_HANDLERS = {

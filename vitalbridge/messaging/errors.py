@@ -49,6 +49,13 @@ class VersionMismatch(DomainError):
     title = "Precondition Failed"
 
 
+def require_version(what: str, current: int, expected: int | None) -> None:
+    """If-Match: refuse (412, naming the current version) unless ``expected`` is current."""
+    if expected is not None and expected != current:
+        raise VersionMismatch(f"The {what} is at version {current}, not {expected}.",
+                              current_version=current)
+
+
 class InvalidCommand(DomainError):
     """A field is well-formed but unacceptable; ``errors`` names each field."""
 

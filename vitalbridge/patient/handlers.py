@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, VersionMismatch
+from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, require_version
 from vitalbridge.messaging.messages import Ack
 from vitalbridge.messaging.uow import UnitOfWork
 from vitalbridge.patient.messages import (
@@ -64,10 +64,7 @@ def update_patient(cmd: UpdatePatient, uow: UnitOfWork) -> Ack:
     patient = uow.session.get(Patient, (tenant_id, cmd.patient_id), with_for_update=True)
     if patient is None:
         raise NotFound("No such patient.")
-    if cmd.expected_version is not None and cmd.expected_version != patient.version:
-        raise VersionMismatch(
-            f"The patient is at version {patient.version}, not {cmd.expected_version}.",
-            current_version=patient.version)
+    require_version("patient", patient.version, cmd.expected_version)
     changes = _real_changes(patient, cmd.changes)
     if changes:
         for name, value in changes.items():

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import func
 
-from vitalbridge.messaging.errors import NotFound, VersionMismatch
+from vitalbridge.messaging.errors import NotFound, require_version
 from vitalbridge.messaging.messages import Ack
 from vitalbridge.messaging.uow import UnitOfWork
 from vitalbridge.provider.messages import (
@@ -38,7 +38,7 @@ def add_provider(cmd: AddProvider, uow: UnitOfWork) -> Ack:
 def update_provider(cmd: UpdateProvider, uow: UnitOfWork) -> Ack:
     """Change the given fields; an update that changes nothing bumps nothing."""
     provider = _locked(uow, cmd.provider_id)
-    _check_version(provider, cmd.expected_version)
+    require_version("provider", provider.version, cmd.expected_version)
     changes = {name: value for name, value in cmd.changes().items()
                if getattr(provider, name) != value}
     if changes:
@@ -55,7 +55,7 @@ def deactivate_provider(cmd: DeactivateProvider, uow: UnitOfWork) -> Ack:
     provider = _locked(uow, cmd.provider_id)
     # A retried deactivation (same If-Match as the first try) must not become a 412.
     if provider.active:
-        _check_version(provider, cmd.expected_version)
+        require_version("provider", provider.version, cmd.expected_version)
         provider.active = False
         provider.deactivated_at = func.now()
         _bump(provider)
@@ -70,13 +70,6 @@ def _locked(uow: UnitOfWork, provider_id: uuid.UUID) -> Provider:
     if provider is None:
         raise NotFound("No such provider.")
     return provider
-
-
-def _check_version(provider: Provider, expected: int | None) -> None:
-    if expected is not None and expected != provider.version:
-        raise VersionMismatch(
-            f"The provider is at version {provider.version}, not {expected}.",
-            current_version=provider.version)
 
 
 def _bump(provider: Provider) -> None:

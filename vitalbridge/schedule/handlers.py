@@ -14,7 +14,7 @@ from vitalbridge.messaging.errors import (
     InvalidCommand,
     NotFound,
     PermissionDenied,
-    VersionMismatch,
+    require_version,
 )
 from vitalbridge.messaging.messages import Ack, Principal, Role
 from vitalbridge.messaging.uow import UnitOfWork
@@ -53,7 +53,7 @@ def set_working_hours(cmd: SetWorkingHours, uow: UnitOfWork) -> Ack:
     _refuse_invalid(validate_rules(list(cmd.rules)))
     tenant_id = uow.acting_tenant
     current = uow.session.get(WorkingHours, (tenant_id, cmd.provider_id), with_for_update=True)
-    _check_version(current, cmd.expected_version, "working hours")
+    require_version("working hours", _version(current), cmd.expected_version)
     rules = [rule_json(rule) for rule in sorted(cmd.rules, key=lambda r: (r.weekday, r.start))]
     values = {"timezone": cmd.timezone, "effective_from": cmd.effective_from, "rules": rules}
     version = _upsert(uow, WorkingHours, {"tenant_id": tenant_id,
@@ -70,7 +70,7 @@ def set_date_override(cmd: SetDateOverride, uow: UnitOfWork) -> Ack:
     tenant_id = uow.acting_tenant
     key = {"tenant_id": tenant_id, "provider_id": cmd.provider_id, "day": cmd.day}
     current = uow.session.get(ScheduleOverride, tuple(key.values()), with_for_update=True)
-    _check_version(current, cmd.expected_version, "override")
+    require_version("override", _version(current), cmd.expected_version)
     intervals = [interval_json(start, end) for start, end in sorted(cmd.intervals)]
     closed = not intervals
     version = _upsert(uow, ScheduleOverride, key, {"intervals": intervals, "closed": closed})
@@ -129,7 +129,7 @@ def decide_leave_request(cmd: LeaveDecision, uow: UnitOfWork) -> Ack:
     if leave is None or (principal.role == Role.PROVIDER
                          and leave.provider_id != principal.provider_id):
         raise NotFound("No such leave request.")
-    _check_version(leave, cmd.expected_version, "leave request")
+    require_version("leave request", leave.version, cmd.expected_version)
     sources, target = _TRANSITIONS[type(cmd)]
     if LeaveStatus(leave.status) not in sources:
         raise IllegalTransition(
@@ -169,15 +169,6 @@ def _refuse_invalid(errors: dict[str, list[str]]) -> None:
             re.sub(r"\[(\d+)\]", r".\1", key): messages for key, messages in errors.items()})
 
 
-def _check_version(row: Any, expected: int | None, what: str) -> None:
-    if expected is None:
-        return
-    current = row.version if row is not None else 0
-    if expected != current:
-        raise VersionMismatch(f"The {what} is at version {current}, not {expected}.",
-                              current_version=current)
-
-
 def _upsert(uow: UnitOfWork, table: Any, key: dict[str, Any], values: dict[str, Any]) -> int:
     # ON CONFLICT: two first-time writes of the same key cannot both insert; the later
     # one becomes the next version instead of a primary-key violation.
@@ -191,6 +182,12 @@ def _upsert(uow: UnitOfWork, table: Any, key: dict[str, Any], values: dict[str, 
 def _bump(row: LeaveRequest) -> None:
     row.version += 1
     row.updated_at = func.now()
+
+
+
+def _version(row: Any) -> int:
+    # Nothing set yet counts as version 0, so "If-Match: 0" guards a first write.
+    return row.version if row is not None else 0
 
 
 COMMAND_HANDLERS = {
