@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import factory
-from flask import current_app
 
+from tests.factories import dispatch_as_system
 from vitalbridge.appointment.messages import CreateAppointment
-from vitalbridge.messaging.messages import Principal
-from vitalbridge.messaging.uow import CommandContext
 
 
 def next_monday(weeks_ahead: int = 1) -> datetime:
@@ -46,7 +44,5 @@ class AppointmentFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *args, tenant_id, **kwargs):  # type: ignore[no-untyped-def]
-        bus = current_app.extensions["vitalbridge"].commands
-        ack = bus.dispatch(model_class(**kwargs), CommandContext(
-            principal=Principal.system(tenant_id), request_id="factory"))
+        ack = dispatch_as_system(model_class(**kwargs), tenant_id)
         return AppointmentHandle(id=ack.id, version=ack.version)

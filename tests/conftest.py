@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from tests import database
-from tests.factories import PlatformKeyFactory, TenantFactory, bind_factories
+from tests.factories import PlatformKeyFactory, TenantFactory
 from vitalbridge import create_app
 
 
@@ -66,18 +66,9 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def ctx(app: Flask) -> Iterator[None]:
-    """An app context, for tests that call the buses directly."""
-    with app.app_context():
-        bind_factories(app)
-        yield
-
-
-@pytest.fixture
 def platform_key(app: Flask) -> str:
     """A platform_admin API key."""
     with app.app_context():
-        bind_factories(app)
         return PlatformKeyFactory().key
 
 
@@ -85,7 +76,6 @@ def platform_key(app: Flask) -> str:
 def tenant(app: Flask):  # type: ignore[no-untyped-def]
     """A tenant with its first admin key."""
     with app.app_context():
-        bind_factories(app)
         return TenantFactory()
 
 
@@ -93,7 +83,6 @@ def tenant(app: Flask):  # type: ignore[no-untyped-def]
 def other_tenant(app: Flask):  # type: ignore[no-untyped-def]
     """A second tenant, to prove isolation."""
     with app.app_context():
-        bind_factories(app)
         return TenantFactory()
 
 

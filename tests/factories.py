@@ -6,25 +6,18 @@ import uuid
 from dataclasses import dataclass
 
 import factory
-from flask import Flask
+from flask import current_app
 
-from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.messaging.messages import Ack, Command, Principal, Role
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.tenant.messages import CreateApiKey, CreatePlatformKey, CreateTenant
 
-_app: Flask | None = None
 
-
-def bind_factories(app: Flask) -> None:
-    """Point the factories at ``app`` (called inside its app context)."""
-    global _app
-    _app = app
-
-
-def _dispatch(command, principal: Principal):  # type: ignore[no-untyped-def]
-    assert _app is not None, "call bind_factories(app) first"
-    bus = _app.extensions["vitalbridge"].commands
-    return bus.dispatch(command, CommandContext(principal=principal, request_id="factory"))
+def dispatch_as_system(command: Command, tenant_id: uuid.UUID | None = None) -> Ack:
+    """Send ``command`` through the current app's bus as the system (inside a tenant)."""
+    bus = current_app.extensions["vitalbridge"].commands
+    return bus.dispatch(command, CommandContext(principal=Principal.system(tenant_id),
+                                                request_id="factory"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ class TenantFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):  # type: ignore[no-untyped-def]
-        ack = _dispatch(model_class(**kwargs), Principal.system())
+        ack = dispatch_as_system(model_class(**kwargs))
         return TenantHandle(id=ack.id, slug=kwargs["slug"], admin_key=ack.extra["api_key"])
 
 
@@ -73,7 +66,7 @@ class ApiKeyFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *args, tenant_id, **kwargs):  # type: ignore[no-untyped-def]
-        ack = _dispatch(model_class(**kwargs), Principal.system(tenant_id))
+        ack = dispatch_as_system(model_class(**kwargs), tenant_id)
         return KeyHandle(id=ack.id, key=ack.extra["key"])
 
 
@@ -87,5 +80,5 @@ class PlatformKeyFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):  # type: ignore[no-untyped-def]
-        ack = _dispatch(model_class(**kwargs), Principal.system())
+        ack = dispatch_as_system(model_class(**kwargs))
         return KeyHandle(id=ack.id, key=ack.extra["api_key"])

@@ -6,10 +6,8 @@ import uuid
 from dataclasses import dataclass
 
 import factory
-from flask import current_app
 
-from vitalbridge.messaging.messages import Principal
-from vitalbridge.messaging.uow import CommandContext
+from tests.factories import dispatch_as_system
 from vitalbridge.provider.messages import AddProvider
 
 
@@ -40,9 +38,7 @@ class ProviderFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *args, tenant_id, **kwargs):  # type: ignore[no-untyped-def]
-        bus = current_app.extensions["vitalbridge"].commands
-        ack = bus.dispatch(model_class(**kwargs), CommandContext(
-            principal=Principal.system(tenant_id), request_id="factory"))
+        ack = dispatch_as_system(model_class(**kwargs), tenant_id)
         return ProviderHandle(id=ack.id, version=ack.version, given_name=kwargs["given_name"],
                               family_name=kwargs["family_name"],
                               specialty=kwargs["specialty"], timezone=kwargs["timezone"])

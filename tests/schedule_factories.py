@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 import factory
-from flask import current_app
 
-from vitalbridge.messaging.messages import Principal
-from vitalbridge.messaging.uow import CommandContext
+from tests.factories import dispatch_as_system
 from vitalbridge.schedule.calendar import WeeklyRule
 from vitalbridge.schedule.messages import SetWorkingHours, SubmitLeaveRequest
 
@@ -26,9 +24,7 @@ class AckHandle:
 
 
 def _dispatch(command, tenant_id):  # type: ignore[no-untyped-def]
-    bus = current_app.extensions["vitalbridge"].commands
-    ack = bus.dispatch(command, CommandContext(principal=Principal.system(tenant_id),
-                                               request_id="factory"))
+    ack = dispatch_as_system(command, tenant_id)
     return AckHandle(id=ack.id, version=ack.version)
 
 
