@@ -45,6 +45,7 @@ class Appointment(Base):
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="period"),
+        CheckConstraint("ends_at - starts_at <= interval '8 hours'", name="length"),
         CheckConstraint("status IN ('booked', 'checked_in', 'completed', 'cancelled', "
                         "'no_show')", name="status"),
         Index("ix_appointments_provider_start", "tenant_id", "provider_id", "starts_at", "id"),

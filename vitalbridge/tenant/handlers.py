@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
-from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound
+from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, require_version
 from vitalbridge.messaging.messages import Ack, Role
 from vitalbridge.messaging.uow import UnitOfWork
 from vitalbridge.tenant.messages import (
@@ -17,9 +18,11 @@ from vitalbridge.tenant.messages import (
     CreateTenant,
     RevokeApiKey,
     TenantCreated,
+    TenantSettingsUpdated,
+    UpdateTenantSettings,
     format_api_key,
 )
-from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant
+from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant, TenantSettings
 from vitalbridge.tenant.secrets import hash_secret, new_secret
 
 
@@ -111,6 +114,26 @@ def _add_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str, role: Role,
     return format_api_key(tenant_id, key_id, secret)
 
 
+def update_tenant_settings(cmd: UpdateTenantSettings, uow: UnitOfWork) -> Ack:
+    """Save the acting tenant's settings: version 1 on the first save, then +1 each time."""
+    tenant_id = uow.acting_tenant
+    current = uow.session.get(TenantSettings, tenant_id, with_for_update=True)
+    # Never saved counts as version 0, so "If-Match: 0" guards a first save.
+    require_version("tenant settings", current.version if current else 0, cmd.expected_version)
+    values = {"min_notice_minutes": cmd.min_notice_minutes}
+    stmt = insert(TenantSettings).values(tenant_id=tenant_id, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TenantSettings.tenant_id],
+        set_={**values, "version": TenantSettings.version + 1, "updated_at": func.now()})
+    version = uow.session.execute(stmt.returning(TenantSettings.version)).scalar_one()
+    # Two first saves find no row to lock; the later one updates what the earlier inserted
+    # (ON CONFLICT), so check If-Match again against the version it really replaced.
+    require_version("tenant settings", version - 1, cmd.expected_version)
+    uow.emit(TenantSettingsUpdated(tenant_id=tenant_id, aggregate_id=tenant_id,
+                                   min_notice_minutes=cmd.min_notice_minutes))
+    return Ack(id=tenant_id, version=version)
+
+
 
 CONSTRAINT_ERRORS = {
     "uq_tenants_slug": lambda cmd: SlugTaken(
@@ -122,4 +145,5 @@ COMMAND_HANDLERS = {
     CreateApiKey: create_api_key,
     RevokeApiKey: revoke_api_key,
     CreatePlatformKey: create_platform_key,
+    UpdateTenantSettings: update_tenant_settings,
 }

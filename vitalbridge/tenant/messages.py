@@ -15,6 +15,8 @@ from vitalbridge.messaging.messages import Command, Event, Query, Role
 _TENANT_KEY = re.compile(r"^vbk_([0-9a-f]{32})_([0-9a-f]{32})_([0-9a-f]{48})$")
 _PLATFORM_KEY = re.compile(r"^vbp_([0-9a-f]{32})_([0-9a-f]{48})$")
 KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
+# The longest minimum notice a tenant may ask for bookings: 30 days, in minutes.
+MAX_NOTICE_MINUTES = 30 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ class CreatePlatformKey(Command):
     name: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class UpdateTenantSettings(Command):
+    """Set the acting tenant's booking settings (the first time creates them)."""
+
+    min_notice_minutes: int
+    expected_version: int | None = None
+
+
 # Events -----------------------------------------------------------------------------
 
 
@@ -111,6 +121,16 @@ class ApiKeyRevoked(Event):
 
     type: ClassVar[str] = "api_key.revoked"
     aggregate_type: ClassVar[str] = "api_key"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantSettingsUpdated(Event):
+    """A tenant's booking settings changed; ``aggregate_id`` is the tenant's id."""
+
+    type: ClassVar[str] = "tenant.settings_updated"
+    aggregate_type: ClassVar[str] = "tenant_settings"
+
+    min_notice_minutes: int
 
 
 # Queries and their answers ---------------------------------------------------------
@@ -154,6 +174,11 @@ class ListApiKeys(Query):
     after: tuple[datetime, uuid.UUID] | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class GetTenantSettings(Query):
+    """The asking tenant's booking settings; the defaults when it never saved any."""
+
+
 @dataclass(frozen=True)
 class TenantView:
     """A tenant as queries answer it."""
@@ -178,3 +203,12 @@ class ApiKeyView:
     created_at: datetime
     revoked_at: datetime | None
     version: int
+
+
+@dataclass(frozen=True)
+class TenantSettingsView:
+    """A tenant's booking settings; version 0 and no ``updated_at`` until first saved."""
+
+    min_notice_minutes: int = 0
+    version: int = 0
+    updated_at: datetime | None = None

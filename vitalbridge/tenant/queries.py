@@ -11,11 +11,13 @@ from vitalbridge.tenant.messages import (
     AuthenticateApiKey,
     FindTenantBySlug,
     GetTenant,
+    GetTenantSettings,
     ListApiKeys,
     ListTenants,
+    TenantSettingsView,
     TenantView,
 )
-from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant
+from vitalbridge.tenant.model import ApiKey, PlatformKey, Tenant, TenantSettings
 from vitalbridge.tenant.secrets import secret_matches
 
 
@@ -67,6 +69,15 @@ def list_api_keys(query: ListApiKeys, ctx: ReadContext) -> list[ApiKeyView]:
     ]
 
 
+def get_tenant_settings(query: GetTenantSettings, ctx: ReadContext) -> TenantSettingsView:
+    """The asker's tenant settings, or the defaults (version 0) when never saved."""
+    row = ctx.session.get(TenantSettings, ctx.principal.scope)
+    if row is None:
+        return TenantSettingsView()
+    return TenantSettingsView(min_notice_minutes=row.min_notice_minutes, version=row.version,
+                              updated_at=row.updated_at)
+
+
 def _tenant_view(tenant: Tenant) -> TenantView:
     return TenantView(id=tenant.id, name=tenant.name, slug=tenant.slug,
                       timezone=tenant.timezone, version=tenant.version,
@@ -79,4 +90,5 @@ QUERY_HANDLERS = {
     GetTenant: get_tenant,
     FindTenantBySlug: find_tenant_by_slug,
     ListApiKeys: list_api_keys,
+    GetTenantSettings: get_tenant_settings,
 }

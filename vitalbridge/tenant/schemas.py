@@ -8,7 +8,7 @@ from vitalbridge.http.pagination import PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import iana_timezone, not_blank
-from vitalbridge.tenant.messages import KEY_ROLES
+from vitalbridge.tenant.messages import KEY_ROLES, MAX_NOTICE_MINUTES
 
 SLUG = validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
                        error="Lowercase letters, digits and inner hyphens, at most 63.")
@@ -73,3 +73,20 @@ class ApiKeyPageSchema(PageSchema):
 
     items = fields.List(fields.Nested(ApiKeySchema))
 
+
+class UpdateTenantSettingsBody(Schema):
+    """PATCH /settings."""
+
+    # strict: 30.0, "30" and true are not minutes.
+    min_notice_minutes = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_NOTICE_MINUTES),
+        metadata={"description": "Minimum notice for bookings, in minutes (at most 30 days).",
+                  "example": 120})
+
+
+class TenantSettingsSchema(Schema):
+    """The tenant's settings; version 0 and a null updated_at until first saved."""
+
+    min_notice_minutes = fields.Integer()
+    version = fields.Integer()
+    updated_at = UtcDateTime(allow_none=True)

@@ -9,8 +9,8 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
-from vitalbridge.http.auth import current_principal, requires
-from vitalbridge.http.commands import send_command
+from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
@@ -23,9 +23,11 @@ from vitalbridge.tenant.messages import (
     CreateApiKey,
     CreateTenant,
     GetTenant,
+    GetTenantSettings,
     ListApiKeys,
     ListTenants,
     RevokeApiKey,
+    UpdateTenantSettings,
 )
 
 blueprint = Blueprint("tenants", __name__, url_prefix="/api/v1",
@@ -108,3 +110,23 @@ def list_api_keys(args: dict[str, Any]) -> ResponseReturnValue:
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     """Revoke a key; it stops working at once (admin)."""
     return send_command(RevokeApiKey(key_id=key_id))
+
+
+@blueprint.get("/settings")
+@requires(*TENANT_ROLES)
+@blueprint.response(200, schemas.TenantSettingsSchema)
+def get_tenant_settings() -> ResponseReturnValue:
+    """The tenant's settings, with its ETag; defaults (version 0) until first saved."""
+    return single(services().queries.ask(GetTenantSettings(), current_principal()),
+                  "settings")
+
+
+@blueprint.patch("/settings")
+@requires(Role.ADMIN)
+@blueprint.arguments(schemas.UpdateTenantSettingsBody)
+@blueprint.response(200, AckSchema)
+def update_tenant_settings(body: dict[str, Any]) -> ResponseReturnValue:
+    """Update Tenant Settings: If-Match optional ("0" before the first save); emits
+    tenant.settings_updated (admin)."""
+    return send_command(UpdateTenantSettings(min_notice_minutes=body["min_notice_minutes"],
+                                             expected_version=expected_version()))
