@@ -10,6 +10,7 @@ from flask_alembic import Alembic
 from flask_smorest import Api
 
 from config.settings import load_settings
+from vitalbridge.appointment.patient_views import blueprint as patient_appointment_api
 from vitalbridge.appointment.views import blueprint as appointment_api
 from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
@@ -29,7 +30,7 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
 API_BLUEPRINTS = [events_api, tenant_api, provider_api, patient_api, schedule_api,
-                  appointment_api]
+                  appointment_api, patient_appointment_api]
 
 
 def create_app(**overrides: Any) -> Flask:

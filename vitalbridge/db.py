@@ -86,6 +86,14 @@ def _engine(url: str, pool_size: int) -> Engine:
     )
 
 
+def begin_read_only(session: Session, tenant_id: uuid.UUID) -> None:
+    """Make the current transaction read-only and scope it to one tenant, in one round trip."""
+    session.execute(
+        text("SELECT set_config('transaction_read_only', 'on', true), "
+             "set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
+    )
+
+
 def set_tenant(session: Session, tenant_id: uuid.UUID) -> None:
     """Scope the current transaction to one tenant (row-level security reads it)."""
     session.execute(

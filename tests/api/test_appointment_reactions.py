@@ -1,9 +1,11 @@
 """Reactions through the relay: approved leave and a deactivated provider cancel bookings,
 each exactly once even when the event is delivered twice."""
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import text
 
-from tests.api.test_appointments import at, book, events, system
+from tests.api.test_appointments import at, book, events
 from tests.api.test_appointments import booked as booked
 from tests.api.test_appointments import other_provider as other_provider
 from tests.api.test_appointments import patient as patient
@@ -11,7 +13,6 @@ from tests.api.test_appointments import provider as provider
 from tests.conftest import bearer
 from tests.schedule_factories import LeaveRequestFactory
 from vitalbridge.messaging.cli import build_relay
-from vitalbridge.schedule.messages import ApproveLeaveRequest
 
 
 def deliver_twice(app, owner_engine):
@@ -40,7 +41,8 @@ def test_approved_leave_cancels_overlapping_bookings_once(app, client, tenant, p
     with app.app_context():
         leave = LeaveRequestFactory(tenant_id=tenant.id, provider_id=provider.id,
                                     start=at(9), end=at(12))
-    system(app, tenant.id, ApproveLeaveRequest(leave_id=leave.id))
+    approved = client.post(f"/api/v1/leave-requests/{leave.id}/approve", headers=bearer(key))
+    assert approved.json["overlapping_appointments"] == 1  # the 10:00 booking
     deliver_twice(app, owner_engine)
     cancelled = status_of(client, key, inside)
     assert cancelled["status"] == "cancelled"
@@ -50,6 +52,17 @@ def test_approved_leave_cancels_overlapping_bookings_once(app, client, tenant, p
     cancellations = [e for e in events(owner_engine) if e["type"] == "appointment.cancelled"]
     assert [e["aggregate_id"] for e in cancellations] == [inside]
     assert cancellations[0]["causation_id"] is not None  # caused by the leave.approved event
+    free = client.get("/api/v1/availability", headers=bearer(key), query_string={
+        "provider_id": str(provider.id), "from": at(0).isoformat(),
+        "to": at(0, day=1).isoformat()}).json["providers"][0]["slots"]
+    assert free
+    assert not [s for s in free if leave_hours(s)]
+
+
+def leave_hours(slot):
+    """Whether a half-hour slot starting at ``slot`` overlaps the 09:00-12:00 leave."""
+    start = datetime.fromisoformat(slot)
+    return start < at(12) and start + timedelta(minutes=30) > at(9)
 
 
 def test_deactivating_a_provider_cancels_its_future_bookings(app, client, tenant, provider,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,17 +15,19 @@ from vitalbridge.appointment.messages import (
     AppointmentCompleted,
     AppointmentCreated,
     AppointmentNoShow,
+    AppointmentRescheduled,
     AppointmentStatus,
     CancelAppointment,
     CheckInAppointment,
     CompleteAppointment,
     CreateAppointment,
     MarkNoShow,
+    RescheduleAppointment,
     Span,
 )
 from vitalbridge.appointment.model import Appointment
 from vitalbridge.messaging.errors import DomainError, NotFound, require_version
-from vitalbridge.messaging.messages import Ack, Command
+from vitalbridge.messaging.messages import Ack, Command, to_json_value
 from vitalbridge.messaging.uow import UnitOfWork
 
 
@@ -41,6 +43,13 @@ class InThePast(DomainError):
 
     type = "in-the-past"
     title = "Start in the past"
+
+
+class ShortNotice(DomainError):
+    """The appointment would start sooner than the clinic's minimum notice allows."""
+
+    type = "short-notice"
+    title = "Too short notice"
 
 
 class OutsideWorkingHours(DomainError):
@@ -104,16 +113,61 @@ def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:
     return Ack(id=appointment_id, version=1, status=AppointmentStatus.BOOKED.value)
 
 
-def _refuse_unbookable(cmd: CreateAppointment) -> None:
+def _refuse_unbookable(cmd: CreateAppointment | RescheduleAppointment) -> None:
+    # The rules of a new period, shared by create and reschedule; overlaps with other
+    # appointments are left to the exclusion constraints.
+    start, end = cmd.start, cmd.end
     if not cmd.provider_active:
         raise ProviderInactive("The provider is deactivated and takes no appointments.")
-    if cmd.start < datetime.now(UTC):
+    now = datetime.now(UTC)
+    if start < now:
         raise InThePast("The appointment would start in the past.")
-    if any(start < cmd.end and cmd.start < end for start, end in cmd.leave):
+    if start < now + cmd.min_notice:
+        minutes = cmd.min_notice // timedelta(minutes=1)
+        raise ShortNotice(f"The clinic books at least {minutes} minutes ahead.",
+                          earliest_start=to_json_value(now + cmd.min_notice))
+    if any(off < end and start < back for off, back in cmd.leave):
         raise ProviderOnLeave("The provider is on approved leave during this time.")
-    if not any(start <= cmd.start and cmd.end <= end for start, end in _merged(cmd.working)):
+    if not any(opens <= start and end <= closes for opens, closes in _merged(cmd.working)):
         raise OutsideWorkingHours("The appointment does not lie inside the provider's "
                                   "working hours.")
+
+
+def reschedule_appointment(cmd: RescheduleAppointment, uow: UnitOfWork) -> Ack:
+    """Move a booked appointment to ``[start, end)`` under the rules of a new booking.
+
+    Takes the calendar locks create takes, in the same order, before locking the row:
+    the other way round, a create holding the locks could wait on this row's period
+    while this waits on the locks. The same period again is a retry: current Ack, no event.
+    """
+    key = (uow.acting_tenant, cmd.appointment_id)
+    # provider_id and patient_id never change, so an unlocked read names the calendars.
+    seen = uow.session.get(Appointment, key)
+    if seen is None:
+        raise NotFound("No such appointment.")
+    _lock_calendars(uow, seen.provider_id, seen.patient_id)
+    row = uow.session.get(Appointment, key, with_for_update=True, populate_existing=True)
+    if row is None:  # appointments are never deleted; this only satisfies the type
+        raise NotFound("No such appointment.")
+    require_version("appointment", row.version, cmd.expected_version)
+    if row.status != AppointmentStatus.BOOKED:
+        raise IllegalTransition(f"A {row.status} appointment cannot be rescheduled.",
+                                current_status=row.status)
+    _refuse_unbookable(cmd)
+    if (row.starts_at, row.ends_at) == (cmd.start, cmd.end):
+        return Ack(id=row.id, version=row.version, status=row.status)
+    previous_start, previous_end = row.starts_at, row.ends_at
+    row.starts_at, row.ends_at = cmd.start, cmd.end
+    row.version += 1
+    row.updated_by_key_id = uow.context.principal.key_id
+    row.updated_at = func.now()
+    # Flush now: an exclusion violation surfaces here, inside the bus's constraint mapping.
+    uow.session.flush()
+    uow.emit(AppointmentRescheduled(
+        tenant_id=row.tenant_id, aggregate_id=row.id, provider_id=row.provider_id,
+        patient_id=row.patient_id, start=cmd.start, end=cmd.end,
+        previous_start=previous_start, previous_end=previous_end))
+    return Ack(id=row.id, version=row.version, status=AppointmentStatus.BOOKED.value)
 
 
 def _lock_calendars(uow: UnitOfWork, *owners: uuid.UUID) -> None:
@@ -121,7 +175,7 @@ def _lock_calendars(uow: UnitOfWork, *owners: uuid.UUID) -> None:
     # patient while B waits on A's for the provider). Locking each calendar first, in one
     # global order, queues conflicting bookings instead; the loser then meets the
     # winner's committed row and gets its 409. Whatever else makes a period active
-    # (a future reschedule) must take these locks too.
+    # (reschedule_appointment) must take these locks too, before any row lock.
     for key in sorted({int.from_bytes(owner.bytes[:8], "big", signed=True) for owner in owners}):
         uow.session.execute(select(func.pg_advisory_xact_lock(key)))
 
@@ -194,6 +248,7 @@ COMMAND_HANDLERS = {
     CheckInAppointment: change_status,
     CompleteAppointment: change_status,
     MarkNoShow: change_status,
+    RescheduleAppointment: reschedule_appointment,
 }
 
 

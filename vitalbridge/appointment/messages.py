@@ -1,8 +1,9 @@
 """The appointment domain's public face: its commands, events, queries and views.
 
-Create Appointment carries facts other domains answered at the HTTP edge (the
-provider's active flag, its working periods and approved leave over the window), so
-the handler decides every rule without reading another domain's tables.
+Create and Reschedule Appointment carry facts other domains answered at the HTTP edge
+(the provider's active flag, its working periods and approved leave over the window,
+the clinic's minimum notice), so the handler decides every rule without reading another
+domain's tables.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from vitalbridge.messaging.messages import Command, Event, Query
@@ -33,7 +34,7 @@ class AppointmentStatus(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class CreateAppointment(Command):
-    """Book ``[start, end)``; ``provider_active``, ``working`` and ``leave`` are resolved facts."""
+    """Book ``[start, end)``; ``provider_active`` to ``min_notice`` are resolved facts."""
 
     provider_id: uuid.UUID
     patient_id: uuid.UUID
@@ -43,6 +44,7 @@ class CreateAppointment(Command):
     provider_active: bool
     working: tuple[Span, ...]
     leave: tuple[Span, ...]
+    min_notice: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +77,24 @@ class MarkNoShow(Command):
     """The patient did not come: booked -> no_show, only once the start has passed."""
 
     appointment_id: uuid.UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RescheduleAppointment(Command):
+    """Move a booked appointment to ``[start, end)``; the facts are those of the new window.
+
+    ``provider_active``, ``working`` and ``leave`` are resolved at the HTTP edge, as for
+    CreateAppointment; the same rules decide.
+    """
+
+    appointment_id: uuid.UUID
+    start: datetime
+    end: datetime
+    provider_active: bool
+    working: tuple[Span, ...]
+    leave: tuple[Span, ...]
+    min_notice: timedelta = timedelta(0)
     expected_version: int | None = None
 
 
@@ -129,6 +149,15 @@ class AppointmentNoShow(_AppointmentEvent):
     type: ClassVar[str] = "appointment.no_show"
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppointmentRescheduled(_AppointmentEvent):
+    """An appointment moved: ``start``/``end`` are the new period, ``previous_*`` the old."""
+
+    type: ClassVar[str] = "appointment.rescheduled"
+    previous_start: datetime
+    previous_end: datetime
+
+
 # Queries and their answers ---------------------------------------------------------
 
 
@@ -142,7 +171,11 @@ class GetAppointment(Query):
 
 @dataclass(frozen=True, kw_only=True)
 class ListAppointments(Query):
-    """A page in (start, id) order of appointments overlapping ``[start, end)``, filtered."""
+    """A page in (start, id) order of appointments overlapping ``[start, end)``, filtered.
+
+    ``ended_by`` keeps those ending at or before it; ``newest_first`` reverses the order
+    (``after`` is then the key the page continues below).
+    """
 
     limit: int
     after: tuple[datetime, uuid.UUID] | None = None
@@ -151,6 +184,31 @@ class ListAppointments(Query):
     status: AppointmentStatus | None = None
     start: datetime | None = None
     end: datetime | None = None
+    ended_by: datetime | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BusyPeriods(Query):
+    """Active appointments of ``provider_ids`` overlapping ``[start, end)``, in start order.
+
+    The schedule domain's question when it computes availability or a schedule view.
+    """
+
+    provider_ids: tuple[uuid.UUID, ...]
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class BusyPeriod:
+    """One active appointment as a stretch of a provider's time."""
+
+    appointment_id: uuid.UUID
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
 
 
 @dataclass(frozen=True)
@@ -172,6 +230,30 @@ class AppointmentView:
     updated_at: datetime
     provider_name: str | None = None
     patient_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatientVisitFacts(Query):
+    """A patient's visits around ``as_of``: next, last, and the misses since ``since``."""
+
+    patient_id: uuid.UUID
+    as_of: datetime
+    since: datetime
+
+
+@dataclass(frozen=True)
+class PatientVisitSummary:
+    """The answer to PatientVisitFacts.
+
+    ``next_appointment``: the earliest booked or checked-in appointment ending after
+    ``as_of``; ``last_visit``: the latest completed one; ``cancellations`` and ``no_shows``
+    count appointments starting in ``[since, as_of)``.
+    """
+
+    next_appointment: AppointmentView | None
+    last_visit: AppointmentView | None
+    cancellations: int
+    no_shows: int
 
 
 def schedule_facts(items: Any) -> tuple[tuple[Span, ...], tuple[Span, ...]]:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+import uuid
+from datetime import timedelta
+from typing import Any
 
-from vitalbridge.appointment.messages import AppointmentView, GetAppointment, ListAppointments
+from sqlalchemy import CompoundSelect, Select, func, literal, select, tuple_, union_all
+
+from vitalbridge.appointment.messages import (
+    AppointmentStatus,
+    AppointmentView,
+    BusyPeriod,
+    BusyPeriods,
+    GetAppointment,
+    ListAppointments,
+    PatientVisitFacts,
+    PatientVisitSummary,
+)
 from vitalbridge.appointment.model import Appointment
 from vitalbridge.messaging.bus import ReadContext
 
@@ -19,8 +32,12 @@ def get_appointment(query: GetAppointment, ctx: ReadContext) -> AppointmentView 
 
 
 def list_appointments(query: ListAppointments, ctx: ReadContext) -> list[AppointmentView]:
-    """A page in (start, id) order (one more row than asked, to tell whether more follow)."""
-    stmt = select(Appointment).order_by(Appointment.starts_at, Appointment.id)
+    """A page in (start, id) order, or newest first (one more row than asked, to tell
+    whether more follow)."""
+    key = tuple_(Appointment.starts_at, Appointment.id)
+    stmt = select(Appointment).order_by(
+        *((Appointment.starts_at.desc(), Appointment.id.desc()) if query.newest_first
+          else (Appointment.starts_at, Appointment.id)))
     filters = {Appointment.provider_id: query.provider_id,
                Appointment.patient_id: query.patient_id,
                Appointment.status: query.status.value if query.status else None}
@@ -28,12 +45,73 @@ def list_appointments(query: ListAppointments, ctx: ReadContext) -> list[Appoint
         if value is not None:
             stmt = stmt.where(column == value)
     if query.start is not None:
-        stmt = stmt.where(Appointment.ends_at > query.start)
+        # The lower bound on starts_at (implied by the 8-hour cap) bounds the index scan.
+        stmt = stmt.where(Appointment.ends_at > query.start,
+                          Appointment.starts_at > query.start - LONGEST)
     if query.end is not None:
         stmt = stmt.where(Appointment.starts_at < query.end)
+    if query.ended_by is not None:
+        stmt = stmt.where(Appointment.ends_at <= query.ended_by)
     if query.after:
-        stmt = stmt.where(tuple_(Appointment.starts_at, Appointment.id) > tuple_(*query.after))
+        after = tuple_(*query.after)
+        stmt = stmt.where(key < after if query.newest_first else key > after)
     return [_view(row) for row in ctx.session.scalars(stmt.limit(query.limit + 1))]
+
+
+# The statuses that hold a slot, as the exclusion constraints of migrations/0007 say.
+ACTIVE = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN, AppointmentStatus.COMPLETED)
+# migrations/0008 caps an appointment at 8 hours: one overlapping [start, end) starts
+# after start - 8h, which lets the (provider, start) index bound its scan on both sides.
+LONGEST = timedelta(hours=8)
+
+
+def busy_periods(query: BusyPeriods, ctx: ReadContext) -> list[BusyPeriod]:
+    """Active appointments of the providers overlapping the window: one statement."""
+    rows = ctx.session.execute(
+        select(Appointment.id, Appointment.provider_id, Appointment.starts_at,
+               Appointment.ends_at, Appointment.status)
+        .where(Appointment.provider_id.in_(query.provider_ids),
+               Appointment.status.in_([status.value for status in ACTIVE]),
+               Appointment.starts_at < query.end,
+               Appointment.starts_at > query.start - LONGEST,
+               Appointment.ends_at > query.start)
+        .order_by(Appointment.starts_at, Appointment.id))
+    return [BusyPeriod(appointment_id=row.id, provider_id=row.provider_id,
+                       start=row.starts_at, end=row.ends_at, status=row.status)
+            for row in rows]
+
+
+def patient_visit_facts(query: PatientVisitFacts, ctx: ReadContext) -> PatientVisitSummary:
+    """The patient's next appointment, last visit and recent misses: two statements."""
+    picked = _next_and_last(query).subquery()
+    found = {kind: _view(row) for row, kind in ctx.session.execute(
+        select(Appointment, picked.c.kind).join(picked, Appointment.id == picked.c.id))}
+    cancellations, no_shows = ctx.session.execute(
+        select(_count_of(AppointmentStatus.CANCELLED), _count_of(AppointmentStatus.NO_SHOW))
+        .where(Appointment.patient_id == query.patient_id,
+               Appointment.starts_at >= query.since,
+               Appointment.starts_at < query.as_of)).one()
+    return PatientVisitSummary(next_appointment=found.get("next"), last_visit=found.get("last"),
+                               cancellations=cancellations, no_shows=no_shows)
+
+
+def _next_and_last(query: PatientVisitFacts) -> CompoundSelect[uuid.UUID, str]:
+    """The ids of the next pending appointment and of the last completed one, labelled."""
+    def one(kind: str, *where: Any) -> Select[uuid.UUID, str]:
+        return select(Appointment.id, literal(kind).label("kind")).where(
+            Appointment.patient_id == query.patient_id, *where).limit(1)
+
+    pending = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
+    return union_all(
+        one("next", Appointment.status.in_(pending), Appointment.ends_at > query.as_of,
+            Appointment.starts_at > query.as_of - LONGEST)
+        .order_by(Appointment.starts_at, Appointment.id),
+        one("last", Appointment.status == AppointmentStatus.COMPLETED.value)
+        .order_by(Appointment.starts_at.desc(), Appointment.id.desc()))
+
+
+def _count_of(status: AppointmentStatus) -> Any:
+    return func.count().filter(Appointment.status == status.value)
 
 
 def _view(row: Appointment) -> AppointmentView:
@@ -48,4 +126,6 @@ def _view(row: Appointment) -> AppointmentView:
 QUERY_HANDLERS = {
     GetAppointment: get_appointment,
     ListAppointments: list_appointments,
+    BusyPeriods: busy_periods,
+    PatientVisitFacts: patient_visit_facts,
 }

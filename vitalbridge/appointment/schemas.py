@@ -15,16 +15,16 @@ from vitalbridge.http.validators import not_blank
 MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 5, 480, 30
 
 
-class AppointmentBody(Schema):
-    """POST /appointments: ``end`` or ``duration`` (minutes), not both; 30 minutes by default."""
+class PeriodBody(Schema):
+    """A ``start`` with ``end`` or ``duration`` (minutes), not both: 5 minutes to 8 hours.
 
-    provider_id = fields.UUID(required=True)
-    patient_id = fields.UUID(required=True)
+    Shared by booking and rescheduling; each says what happens when neither is sent.
+    """
+
     start = fields.AwareDateTime(required=True, metadata={"example": "2027-03-15T09:30:00-04:00"})
     end = fields.AwareDateTime(metadata={"description": "After start; at most 8 hours later."})
     duration = fields.Integer(validate=validate.Range(min=MIN_MINUTES, max=MAX_MINUTES),
                               metadata={"description": "Minutes, 5 to 480."})
-    reason = fields.String(load_default=None, validate=[not_blank, validate.Length(max=500)])
 
     @validates_schema
     def _end_or_duration(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -35,6 +35,18 @@ class AppointmentBody(Schema):
         length = data["end"] - data["start"]
         if not timedelta(minutes=MIN_MINUTES) <= length <= timedelta(minutes=MAX_MINUTES):
             raise ValidationError("Must be 5 minutes to 8 hours after start.", field_name="end")
+
+
+class AppointmentBody(PeriodBody):
+    """POST /appointments: ``end`` or ``duration`` (minutes), not both; 30 minutes by default."""
+
+    provider_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    reason = fields.String(load_default=None, validate=[not_blank, validate.Length(max=500)])
+
+
+class RescheduleBody(PeriodBody):
+    """POST /appointments/{id}/reschedule: with neither end nor duration, the length stays."""
 
 
 class CancelBody(Schema):

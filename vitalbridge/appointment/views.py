@@ -19,7 +19,6 @@ from flask_smorest import Blueprint
 from vitalbridge.appointment import schemas
 from vitalbridge.appointment.messages import (
     AppointmentStatus,
-    AppointmentView,
     CancelAppointment,
     CheckInAppointment,
     CompleteAppointment,
@@ -27,20 +26,22 @@ from vitalbridge.appointment.messages import (
     GetAppointment,
     ListAppointments,
     MarkNoShow,
-    Span,
+    RescheduleAppointment,
     schedule_facts,
 )
+from vitalbridge.appointment.names import display_name, with_names
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
+from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.errors import InvalidCommand, NotFound
 from vitalbridge.messaging.messages import Query, Role
-from vitalbridge.patient.messages import GetPatient, GetPatients
-from vitalbridge.provider.messages import FindProviders, GetProvider, ProviderView
+from vitalbridge.patient.messages import GetPatient
+from vitalbridge.provider.messages import GetProvider, ProviderView
 from vitalbridge.schedule.messages import ViewSchedule
-from vitalbridge.services import services
+from vitalbridge.tenant.messages import GetTenantSettings
 
 blueprint = Blueprint("appointment", __name__, url_prefix="/api/v1",
                       description="Appointments: booking and the visit lifecycle.")
@@ -55,22 +56,52 @@ ONE = "/appointments/<uuid:appointment_id>"
 def create_appointment(body: dict[str, Any]) -> ResponseReturnValue:
     """Create Appointment: 201 `{id, version, status: "booked"}`; emits appointment.created.
 
-    409 types: provider-inactive, in-the-past, provider-on-leave, outside-working-hours
-    (the whole slot inside one working period), slot-unavailable (another active
-    appointment of the provider overlaps), patient-double-booked. Unknown provider or
-    patient: 422 naming provider_id / patient_id.
+    409 types: provider-inactive, in-the-past, short-notice (sooner than the clinic's
+    minimum notice, see /settings), provider-on-leave, outside-working-hours (the whole
+    slot inside one working period), slot-unavailable (another active appointment of the
+    provider overlaps), patient-double-booked. Unknown provider or patient: 422 naming
+    provider_id / patient_id.
     """
     start = body["start"]
-    end = body.get("end") or start + timedelta(
-        minutes=body.get("duration") or schemas.DEFAULT_MINUTES)
-    provider = _referenced(GetProvider(provider_id=body["provider_id"]), "provider_id")
-    _referenced(GetPatient(patient_id=body["patient_id"]), "patient_id")
-    working, leave = _schedule(provider, start, end)
+    end = _end_of(body, timedelta(minutes=schemas.DEFAULT_MINUTES))
+    with one_snapshot():
+        provider = _referenced(GetProvider(provider_id=body["provider_id"]), "provider_id")
+        _referenced(GetPatient(patient_id=body["patient_id"]), "patient_id")
+        facts = _booking_facts(provider, start, end)
     return send_command(CreateAppointment(
         provider_id=provider.id, patient_id=body["patient_id"], start=start, end=end,
-        reason=body["reason"], provider_active=provider.active, working=working, leave=leave),
+        reason=body["reason"], **facts),
         created=True, location=lambda ack: url_for("appointment.get_appointment",
                                                    appointment_id=ack.id))
+
+
+@blueprint.post(f"{ONE}/reschedule")
+@requires(Role.ADMIN, Role.STAFF)
+@blueprint.arguments(schemas.RescheduleBody)
+@blueprint.response(200, AckSchema)
+def reschedule_appointment(body: dict[str, Any],
+                           appointment_id: uuid.UUID) -> ResponseReturnValue:
+    """Reschedule: move a booked appointment; 200 `{id, version, status}`; appointment.rescheduled.
+
+    `end` or `duration`, not both; with neither, the appointment keeps its length. The new
+    period must pass every check of a new booking. 409 types: illegal-transition (only a
+    booked appointment moves), provider-inactive, in-the-past, short-notice,
+    provider-on-leave, outside-working-hours, slot-unavailable, patient-double-booked
+    (its own old period does not count). The same period again answers the current
+    version with no event. If-Match: a stale version is 412. Unknown or another tenant's
+    appointment: 404.
+    """
+    start = body["start"]
+    with one_snapshot():
+        current = ask(GetAppointment(appointment_id=appointment_id))
+        if current is None:
+            raise NotFound("No such appointment.")
+        end = _end_of(body, current.end - current.start)
+        provider = ask(GetProvider(provider_id=current.provider_id))
+        facts = _booking_facts(provider, start, end)
+    return send_command(RescheduleAppointment(
+        appointment_id=appointment_id, start=start, end=end,
+        expected_version=expected_version(), **facts))
 
 
 @blueprint.post(f"{ONE}/cancel")
@@ -121,12 +152,13 @@ def get_appointment(appointment_id: uuid.UUID) -> ResponseReturnValue:
     """One appointment with the provider's and patient's display names, and its ETag."""
     principal = current_principal()
     own = principal.provider_id if principal.role == Role.PROVIDER else None
-    view = _ask(GetAppointment(appointment_id=appointment_id, provider_id=own))
-    if view is not None:
-        provider = _ask(GetProvider(provider_id=view.provider_id))
-        patient = _ask(GetPatient(patient_id=view.patient_id))
-        view = dataclasses.replace(view, provider_name=_name(provider),
-                                   patient_name=_name(patient))
+    with one_snapshot():
+        view = ask(GetAppointment(appointment_id=appointment_id, provider_id=own))
+        if view is not None:
+            provider = ask(GetProvider(provider_id=view.provider_id))
+            patient = ask(GetPatient(patient_id=view.patient_id))
+            view = dataclasses.replace(view, provider_name=display_name(provider),
+                                       patient_name=display_name(patient))
     return single(view, "appointment")
 
 
@@ -147,43 +179,37 @@ def list_appointments(args: dict[str, Any]) -> ResponseReturnValue:
             return {"items": [], "next_cursor": None}
         provider_id = principal.provider_id
     status = AppointmentStatus(args["status"]) if args["status"] else None
-    rows = _ask(ListAppointments(
-        limit=args["limit"], after=timestamp_id_cursor(args["cursor"]), provider_id=provider_id,
-        patient_id=args["patient_id"], status=status, start=args["start"], end=args["end"]))
-    return page_response(_named(rows), args["limit"], lambda view: (view.start, view.id))
-
-
-def _ask(query: Query) -> Any:
-    return services().queries.ask(query, current_principal())
+    with one_snapshot():
+        rows = with_names(ask(ListAppointments(
+            limit=args["limit"], after=timestamp_id_cursor(args["cursor"]),
+            provider_id=provider_id, patient_id=args["patient_id"], status=status,
+            start=args["start"], end=args["end"])))
+    return page_response(rows, args["limit"], lambda view: (view.start, view.id))
 
 
 def _referenced(query: Query, field: str) -> Any:
     # Asked here, not in the handler: a handler touches its own domain's tables only.
-    found = _ask(query)
+    found = ask(query)
     if found is None:
         raise InvalidCommand(f"The {field} refers to nothing in this tenant.",
                              errors={field: ["No such record."]})
     return found
 
 
-def _schedule(provider: ProviderView, start: datetime,
-              end: datetime) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
-    schedule = _ask(ViewSchedule(provider_id=provider.id, start=start, end=end,
-                                 default_timezone=provider.timezone))
-    return schedule_facts(schedule.items)
+def _end_of(body: dict[str, Any], length: timedelta) -> datetime:
+    # A body's end, else its start plus its duration, else plus ``length``.
+    if "end" in body:
+        end: datetime = body["end"]
+        return end
+    minutes = body.get("duration")
+    return body["start"] + (timedelta(minutes=minutes) if minutes else length)
 
 
-def _named(rows: list[AppointmentView]) -> list[AppointmentView]:
-    if not rows:
-        return rows
-    providers = _ask(FindProviders(ids=tuple({row.provider_id for row in rows})))
-    patients = _ask(GetPatients(ids=tuple({row.patient_id for row in rows})))
-    provider_names = {p.id: _name(p) for p in providers}
-    patient_names = {p.id: _name(p) for p in patients}
-    return [dataclasses.replace(row, provider_name=provider_names.get(row.provider_id),
-                                patient_name=patient_names.get(row.patient_id))
-            for row in rows]
-
-
-def _name(person: Any) -> str | None:
-    return f"{person.given_name} {person.family_name}" if person is not None else None
+def _booking_facts(provider: ProviderView, start: datetime, end: datetime) -> dict[str, Any]:
+    # What Create and Reschedule Appointment need to know beyond the appointment domain.
+    schedule = ask(ViewSchedule(provider_id=provider.id, start=start, end=end,
+                                default_timezone=provider.timezone))
+    working, leave = schedule_facts(schedule.items)
+    notice = ask(GetTenantSettings()).min_notice_minutes
+    return {"provider_active": provider.active, "working": working, "leave": leave,
+            "min_notice": timedelta(minutes=notice)}

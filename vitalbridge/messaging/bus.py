@@ -3,19 +3,21 @@
 A command has exactly one handler, in the domain that owns the data; it runs inside a
 unit of work. A query handler runs in a READ ONLY transaction (on the replica when one
 is configured) and returns plain data, so a query that tries to write fails loudly.
+Several queries asked inside ``QueryBus.reading`` share one such transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vitalbridge.db import Database, set_tenant
+from vitalbridge.db import Database, begin_read_only, set_tenant
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import DomainError
 from vitalbridge.messaging.messages import Ack, Command, Principal, Query
@@ -113,8 +115,45 @@ class QueryBus:
     def ask(self, query: Query, principal: Principal) -> Any:
         """Answer ``query`` as ``principal`` sees the data."""
         handler = self._handlers[type(query)]
-        sessions = self._db.sessions if query.reads_primary else self._db.read_sessions
+        scope = _read_scope.get()
+        if scope is not None and scope.serves(query, principal):
+            return handler(query, scope.context)
+        with self._transaction(principal, primary=query.reads_primary) as context:
+            return handler(query, context)
+
+    @contextlib.contextmanager
+    def reading(self, principal: Principal, *, primary: bool = False) -> Iterator[None]:
+        """Answer the asks of ``principal`` inside the block from one read-only transaction.
+
+        One snapshot for a request that asks several questions (across domains), and one
+        connection checkout and transaction instead of one per question. A query that
+        must read the primary still gets its own transaction inside a replica scope.
+        """
+        with self._transaction(principal, primary=primary) as context:
+            token = _read_scope.set(_ReadScope(context, primary))
+            try:
+                yield
+            finally:
+                _read_scope.reset(token)
+
+    @contextlib.contextmanager
+    def _transaction(self, principal: Principal, *, primary: bool) -> Iterator[ReadContext]:
+        sessions = self._db.sessions if primary else self._db.read_sessions
         with sessions() as session, session.begin():
-            session.execute(text("SET TRANSACTION READ ONLY"))
-            set_tenant(session, principal.scope)
-            return handler(query, ReadContext(session=session, principal=principal))
+            begin_read_only(session, principal.scope)
+            yield ReadContext(session=session, principal=principal)
+
+
+@dataclass(frozen=True)
+class _ReadScope:
+    """The transaction ``QueryBus.reading`` opened, and for whom."""
+
+    context: ReadContext
+    primary: bool
+
+    def serves(self, query: Query, principal: Principal) -> bool:
+        """Whether ``query`` asked by ``principal`` may be answered from this transaction."""
+        return principal == self.context.principal and (self.primary or not query.reads_primary)
+
+
+_read_scope: ContextVar[_ReadScope | None] = ContextVar("read_scope", default=None)

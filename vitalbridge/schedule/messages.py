@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
 from vitalbridge.messaging.messages import Command, Event, Query
@@ -91,10 +91,15 @@ class SubmitLeaveRequest(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class ApproveLeaveRequest(Command):
-    """Approve a pending request (admin)."""
+    """Approve a pending request (admin).
+
+    ``overlapping_booked`` is what the appointment domain answered at the edge: how many
+    booked appointments the leave overlaps (they are cancelled when it reacts).
+    """
 
     leave_id: uuid.UUID
     expected_version: int | None = None
+    overlapping_booked: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,17 +223,55 @@ class ListLeaveRequests(Query):
     status: LeaveStatus | None = None
 
 
+@dataclass(frozen=True)
+class BookedPeriod:
+    """An active appointment, as the appointment domain answered it to the asker."""
+
+    appointment_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class ViewSchedule(Query):
-    """Working periods and approved leave of ``[start, end)``, in time order.
+    """Working periods, approved leave and ``appointments`` of ``[start, end)``, in time order.
 
-    ``default_timezone`` (the provider's) applies when no working hours were set.
+    ``default_timezone`` (the provider's) applies when no working hours were set;
+    ``appointments`` are the provider's active ones, asked of the appointment domain.
     """
 
     provider_id: uuid.UUID
     start: datetime
     end: datetime
     default_timezone: str
+    appointments: tuple[BookedPeriod, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    """What availability needs to know of a provider beyond the schedule's own tables."""
+
+    provider_id: uuid.UUID
+    default_timezone: str
+    busy: tuple[tuple[datetime, datetime], ...] = ()
+    active: bool = True  # a deactivated provider has no free slots
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetAvailability(Query):
+    """Free starts of ``duration`` on the local ``step`` grid, per provider, in the window.
+
+    Slots lie inside working periods (overrides win), outside approved leave and ``busy``
+    periods, at or after ``not_before`` (now plus the tenant's minimum notice).
+    """
+
+    providers: tuple[ProviderFacts, ...]
+    start: datetime
+    end: datetime
+    duration: timedelta
+    step: timedelta
+    not_before: datetime
 
 
 @dataclass(frozen=True)
@@ -271,6 +314,8 @@ class ScheduleItem:
     local_start: datetime
     local_end: datetime
     leave_request_id: uuid.UUID | None = None
+    appointment_id: uuid.UUID | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,3 +327,24 @@ class ScheduleView:
     start: datetime
     end: datetime
     items: list[ScheduleItem]
+
+
+@dataclass(frozen=True)
+class ProviderSlots:
+    """One provider's free start times (UTC, sorted) and its zone."""
+
+    provider_id: uuid.UUID
+    timezone: str
+    slots: list[datetime]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """The answer of GetAvailability, one entry per provider asked, in the order asked."""
+
+    start: datetime
+    end: datetime
+    duration: timedelta
+    step: timedelta
+    not_before: datetime
+    providers: list[ProviderSlots]

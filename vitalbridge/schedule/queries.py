@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, tuple_
 
 from vitalbridge.messaging.bus import ReadContext
-from vitalbridge.schedule.calendar import DayOverride, Period, WeeklyRule, working_periods
+from vitalbridge.schedule.calendar import (
+    ONE_DAY,
+    DayOverride,
+    Period,
+    WeeklyRule,
+    free_slots,
+    working_periods,
+)
 from vitalbridge.schedule.messages import (
+    Availability,
+    GetAvailability,
     GetLeaveRequest,
     GetWorkingHours,
     LeaveRequestView,
     LeaveStatus,
     ListLeaveRequests,
+    ProviderSlots,
     ScheduleItem,
     ScheduleView,
     ViewSchedule,
@@ -60,41 +72,81 @@ def list_leave_requests(query: ListLeaveRequests, ctx: ReadContext) -> list[Leav
 
 
 def view_schedule(query: ViewSchedule, ctx: ReadContext) -> ScheduleView:
-    """Working periods and approved leave touching the window, in time order."""
-    hours = ctx.session.scalar(select(WorkingHours).where(
-        WorkingHours.provider_id == query.provider_id))
-    zone = ZoneInfo(hours.timezone if hours else query.default_timezone)
-    window = Period(query.start.astimezone(UTC), query.end.astimezone(UTC))
-    items = [_item("working", p.start, p.end, zone)
-             for p in _working(ctx, query, hours, zone, window)]
-    items += [_item("leave", row.starts_at, row.ends_at, zone, row.id)
-              for row in _approved_leave(ctx, query)]
+    """Working periods, approved leave and the given appointments, in time order."""
+    window = Period(query.start, query.end)
+    calendar = _calendars(ctx, (query.provider_id,), window)[query.provider_id]
+    zone = ZoneInfo(calendar.timezone or query.default_timezone)
+    items = [_item("working", p.start, p.end, zone) for p in calendar.working(zone, window)]
+    items += [_item("leave", p.start, p.end, zone, leave_request_id=leave_id)
+              for leave_id, p in calendar.leave]
+    items += [_item("appointment", a.start, a.end, zone, appointment_id=a.appointment_id,
+                    status=a.status) for a in query.appointments]
     items.sort(key=lambda item: (item.start, item.end, item.kind))
     return ScheduleView(provider_id=query.provider_id, timezone=zone.key, start=window.start,
                         end=window.end, items=items)
 
 
-def _working(ctx: ReadContext, query: ViewSchedule, hours: WorkingHours | None,
-             zone: ZoneInfo, window: Period) -> list[Period]:
-    if hours is None:
-        return []
-    rules = [WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
-             for r in hours.rules]
-    # A local date may straddle the UTC window's edges: read one extra day each side.
-    first = window.start.astimezone(zone).date() - timedelta(days=1)
-    last = window.end.astimezone(zone).date() + timedelta(days=1)
-    overrides = [_override(row) for row in ctx.session.scalars(select(ScheduleOverride).where(
-        ScheduleOverride.provider_id == query.provider_id,
-        ScheduleOverride.day.between(first, last)))]
-    return working_periods(rules, overrides, zone.key, window,
-                           effective_from=hours.effective_from)
+def get_availability(query: GetAvailability, ctx: ReadContext) -> Availability:
+    """Free slots of every provider asked: three statements, whatever the providers or days."""
+    window = Period(query.start, query.end)
+    calendars = _calendars(ctx, tuple(p.provider_id for p in query.providers), window)
+    answers = []
+    for facts in query.providers:
+        calendar = calendars[facts.provider_id]
+        zone = ZoneInfo(calendar.timezone or facts.default_timezone)
+        blocked = [period for _, period in calendar.leave]
+        blocked += [Period(start, end) for start, end in facts.busy]
+        working = calendar.working(zone, window) if facts.active else []
+        slots = free_slots(working, blocked, duration=query.duration, step=query.step,
+                           zone=zone, not_before=query.not_before)
+        answers.append(ProviderSlots(provider_id=facts.provider_id, timezone=zone.key,
+                                     slots=slots))
+    return Availability(start=window.start, end=window.end, duration=query.duration,
+                        step=query.step, not_before=query.not_before, providers=answers)
 
 
-def _approved_leave(ctx: ReadContext, query: ViewSchedule) -> Any:
-    return ctx.session.scalars(select(LeaveRequest).where(
-        LeaveRequest.provider_id == query.provider_id,
-        LeaveRequest.status == LeaveStatus.APPROVED.value,
-        LeaveRequest.starts_at < query.end, LeaveRequest.ends_at > query.start))
+@dataclass
+class _Calendar:
+    """One provider's schedule rows that matter for a window."""
+
+    hours: WorkingHours | None = None
+    overrides: list[DayOverride] = field(default_factory=list)
+    leave: list[tuple[uuid.UUID, Period]] = field(default_factory=list)
+
+    @property
+    def timezone(self) -> str | None:
+        """The zone its working hours are written in, if any were set."""
+        return self.hours.timezone if self.hours else None
+
+    def working(self, zone: ZoneInfo, window: Period) -> list[Period]:
+        """UTC working periods in the window (overrides apply even without weekly rules)."""
+        rules = [WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
+                 for r in (self.hours.rules if self.hours else [])]
+        effective_from = self.hours.effective_from if self.hours else None
+        return working_periods(rules, self.overrides, zone, window,
+                               effective_from=effective_from)
+
+
+def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
+               window: Period) -> dict[uuid.UUID, _Calendar]:
+    """Working hours, overrides and approved leave of all the providers, one statement each."""
+    calendars = {provider_id: _Calendar() for provider_id in provider_ids}
+    for hours in ctx.session.scalars(select(WorkingHours).where(
+            WorkingHours.provider_id.in_(provider_ids))):
+        calendars[hours.provider_id].hours = hours
+    # A local date is within a day of the UTC date; working_periods looks one day further.
+    first, last = window.start.date() - 2 * ONE_DAY, window.end.date() + 2 * ONE_DAY
+    for row in ctx.session.scalars(select(ScheduleOverride).where(
+            ScheduleOverride.provider_id.in_(provider_ids),
+            ScheduleOverride.day.between(first, last))):
+        calendars[row.provider_id].overrides.append(_override(row))
+    for leave in ctx.session.scalars(select(LeaveRequest).where(
+            LeaveRequest.provider_id.in_(provider_ids),
+            LeaveRequest.status == LeaveStatus.APPROVED.value,
+            LeaveRequest.starts_at < window.end, LeaveRequest.ends_at > window.start)):
+        calendars[leave.provider_id].leave.append(
+            (leave.id, Period(leave.starts_at, leave.ends_at)))
+    return calendars
 
 
 def _override(row: ScheduleOverride) -> DayOverride:
@@ -103,10 +155,10 @@ def _override(row: ScheduleOverride) -> DayOverride:
 
 
 def _item(kind: str, start: datetime, end: datetime, zone: ZoneInfo,
-          leave_id: Any = None) -> ScheduleItem:
+          **ids: Any) -> ScheduleItem:
     return ScheduleItem(kind=kind, start=start.astimezone(UTC), end=end.astimezone(UTC),
                         local_start=start.astimezone(zone), local_end=end.astimezone(zone),
-                        leave_request_id=leave_id)
+                        **ids)
 
 
 def _leave_view(row: LeaveRequest) -> LeaveRequestView:
@@ -122,4 +174,5 @@ QUERY_HANDLERS = {
     GetLeaveRequest: get_leave_request,
     ListLeaveRequests: list_leave_requests,
     ViewSchedule: view_schedule,
+    GetAvailability: get_availability,
 }

@@ -10,10 +10,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import iana_timezone, not_blank
 from vitalbridge.schedule.messages import LeaveStatus, parse_clock
 
 MAX_WINDOW = timedelta(days=31)
+MAX_PROVIDERS = 100
 _HH_MM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -93,8 +95,10 @@ class LeaveListArgs(PageArgs):
                            validate=validate.OneOf([s.value for s in LeaveStatus]))
 
 
-class ScheduleArgs(Schema):
-    """GET /providers/{id}/schedule: a window of at most 31 days."""
+
+
+class _Window(Schema):
+    """A ``from``/``to`` window of at most 31 days."""
 
     start = fields.AwareDateTime(required=True, data_key="from")
     end = fields.AwareDateTime(required=True, data_key="to")
@@ -107,6 +111,61 @@ class ScheduleArgs(Schema):
             raise ValidationError("Must be after from.", field_name="to")
         if data["end"] - data["start"] > MAX_WINDOW:
             raise ValidationError("The window may span at most 31 days.", field_name="to")
+
+
+def _divides_or_whole_hours(minutes: int) -> None:
+    # The grid is aligned to the local hour: a step must tile the hour (or be whole hours).
+    if minutes > 0 and 60 % minutes and minutes % 60:  # Range reports the others
+        raise ValidationError("Must divide an hour (5, 10, 15, 20, 30) or be whole hours.")
+
+
+class ScheduleArgs(_Window):
+    """GET /providers/{id}/schedule: a window of at most 31 days."""
+
+
+class AvailabilityArgs(_Window):
+    """GET /availability: the providers (``provider_id`` repeated, or a ``specialty``)."""
+
+    provider_ids = fields.List(fields.UUID(), data_key="provider_id", load_default=list,
+                               validate=validate.Length(max=MAX_PROVIDERS), metadata={
+                                   "description": "Repeat for several providers."})
+    specialty = fields.String(load_default=None, validate=not_blank, metadata={
+        "description": "All active providers of this specialty (case-insensitive)."})
+    duration = fields.Integer(load_default=30, validate=validate.Range(min=5, max=480),
+                              metadata={"description": "Minutes, 5 to 480 (default 30)."})
+    step = fields.Integer(load_default=15, validate=[validate.Range(min=5, max=240),
+                                                     _divides_or_whole_hours],
+                          metadata={"description": "Minutes between candidate starts, "
+                                                   "aligned to the local hour (default 15)."})
+
+    @validates_schema
+    def _who(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data.get("provider_ids") and not data.get("specialty"):
+            raise ValidationError("Give provider_id (repeatable) or specialty.",
+                                  field_name="provider_id")
+
+
+class ProviderSlotsSchema(Schema):
+    """One provider's free start times."""
+
+    provider_id = fields.UUID()
+    timezone = fields.String(metadata={"description": "The provider's IANA zone."})
+    slots = fields.List(UtcDateTime(), metadata={
+        "description": "Free start times in UTC, sorted; each fits `duration` minutes."})
+
+
+class AvailabilitySchema(Schema):
+    """Free slots per provider over a window."""
+
+    start = UtcDateTime(data_key="from")
+    end = UtcDateTime(data_key="to")
+    duration = fields.Function(lambda a: a.duration // timedelta(minutes=1),
+                               metadata={"type": "integer", "description": "Minutes."})
+    step = fields.Function(lambda a: a.step // timedelta(minutes=1),
+                           metadata={"type": "integer", "description": "Minutes."})
+    not_before = UtcDateTime(metadata={
+        "description": "No slot starts earlier: now plus the clinic's minimum notice."})
+    providers = fields.List(fields.Nested(ProviderSlotsSchema))
 
 
 class LocalIntervalSchema(Schema):
@@ -150,6 +209,14 @@ class LeaveRequestSchema(Schema):
     updated_at = UtcDateTime()
 
 
+class LeaveApprovedSchema(AckSchema):
+    """The acknowledgement of an approval, with what it will cancel."""
+
+    overlapping_appointments = fields.Integer(metadata={
+        "description": "Booked appointments the leave overlaps; the appointment module "
+                       "cancels them when it receives leave.approved."})
+
+
 class LeavePageSchema(PageSchema):
     """A page of leave requests."""
 
@@ -157,14 +224,17 @@ class LeavePageSchema(PageSchema):
 
 
 class ScheduleItemSchema(Schema):
-    """One stretch of time: ``working`` or approved ``leave``."""
+    """One stretch of time: ``working``, approved ``leave`` or an ``appointment``."""
 
-    kind = fields.String(metadata={"description": "working or leave"})
+    kind = fields.String(metadata={"description": "working, leave or appointment"})
     start = UtcDateTime()
     end = UtcDateTime()
     local_start = fields.DateTime(metadata={"description": "start with the zone's offset"})
     local_end = fields.DateTime()
     leave_request_id = fields.UUID(allow_none=True)
+    appointment_id = fields.UUID(allow_none=True)
+    status = fields.String(allow_none=True, metadata={
+        "description": "An appointment's status (booked, checked_in, completed)."})
 
 
 class ScheduleSchema(Schema):

@@ -8,30 +8,36 @@ do not exist for them (404, and absent from lists).
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
+from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriod, BusyPeriods
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
+from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, PermissionDenied
 from vitalbridge.messaging.messages import Role
-from vitalbridge.provider.messages import GetProvider, ProviderView
+from vitalbridge.provider.messages import FindProviders, GetProvider, ProviderView
 from vitalbridge.schedule import schemas
 from vitalbridge.schedule.calendar import WeeklyRule
 from vitalbridge.schedule.messages import (
     ApproveLeaveRequest,
+    BookedPeriod,
     CancelLeaveRequest,
+    GetAvailability,
     GetLeaveRequest,
     GetWorkingHours,
     LeaveStatus,
     ListLeaveRequests,
+    ProviderFacts,
     RejectLeaveRequest,
     RemoveDateOverride,
     SetDateOverride,
@@ -39,7 +45,7 @@ from vitalbridge.schedule.messages import (
     SubmitLeaveRequest,
     ViewSchedule,
 )
-from vitalbridge.services import services
+from vitalbridge.tenant.messages import GetTenantSettings
 
 blueprint = Blueprint("schedule", __name__, url_prefix="/api/v1",
                       description="Schedules: working hours, date overrides, leave requests.")
@@ -77,8 +83,7 @@ def set_working_hours(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseR
 def get_working_hours(provider_id: uuid.UUID) -> ResponseReturnValue:
     """A provider's weekly working hours (404 when never set)."""
     _own_provider_only(provider_id)
-    return single(services().queries.ask(GetWorkingHours(provider_id=provider_id),
-                                         current_principal()), "working hours")
+    return single(ask(GetWorkingHours(provider_id=provider_id)), "working hours")
 
 
 @blueprint.put(f"{PROVIDER_PATH}/overrides/<string:day>")
@@ -120,15 +125,22 @@ def submit_leave_request(body: dict[str, Any], provider_id: uuid.UUID) -> Respon
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/approve")
 @requires(Role.ADMIN)
-@blueprint.response(200, AckSchema)
+@blueprint.response(200, schemas.LeaveApprovedSchema)
 def approve_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """Approve a pending request (admin); emits leave.approved.
 
-    The appointment module cancels the booked appointments it overlaps when it receives
-    the event (not yet built: the answer carries no overlapping-appointment count).
+    Answers `overlapping_appointments`: the booked appointments the leave overlaps. The
+    appointment module cancels them (reason `provider_unavailable`) when it receives the
+    event, asynchronously.
     """
+    with one_snapshot():
+        leave = ask(GetLeaveRequest(leave_id=leave_id))
+        busy = [] if leave is None else ask(BusyPeriods(
+            provider_ids=(leave.provider_id,), start=leave.start, end=leave.end))
+    overlapping = sum(1 for period in busy if period.status == AppointmentStatus.BOOKED)
     return send_command(ApproveLeaveRequest(leave_id=leave_id,
-                                            expected_version=expected_version()))
+                                            expected_version=expected_version(),
+                                            overlapping_booked=overlapping))
 
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/reject")
@@ -165,9 +177,9 @@ def list_leave_requests(args: dict[str, Any]) -> ResponseReturnValue:
             return {"items": [], "next_cursor": None}
         provider_id = principal.provider_id
     status = LeaveStatus(args["status"]) if args["status"] else None
-    rows = services().queries.ask(ListLeaveRequests(
+    rows = ask(ListLeaveRequests(
         limit=args["limit"], after=timestamp_id_cursor(args["cursor"]),
-        provider_id=provider_id, status=status), principal)
+        provider_id=provider_id, status=status))
     return page_response(rows, args["limit"], lambda view: (view.created_at, view.id))
 
 
@@ -178,8 +190,7 @@ def get_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """One leave request, with its ETag."""
     principal = current_principal()
     own = principal.provider_id if principal.role == Role.PROVIDER else None
-    return single(services().queries.ask(GetLeaveRequest(leave_id=leave_id, provider_id=own),
-                                         principal), "leave request")
+    return single(ask(GetLeaveRequest(leave_id=leave_id, provider_id=own)), "leave request")
 
 
 @blueprint.get(f"{PROVIDER_PATH}/schedule")
@@ -189,16 +200,84 @@ def get_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
 def view_schedule(args: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
     """View Schedule over `[from, to)` (at most 31 days), in time order.
 
-    Items are `working` periods (weekly rules, overrides winning on their dates) and
-    approved `leave`, in UTC with `local_start`/`local_end` at the provider's offset.
-    Leave is listed beside the working periods it overlaps, not cut out of them. The
-    provider's appointments will be merged in by the appointments issue.
+    Items are `working` periods (weekly rules, overrides winning on their dates),
+    approved `leave` and active `appointment`s (booked, checked_in, completed; with
+    `appointment_id` and `status`), in UTC with `local_start`/`local_end` at the
+    provider's offset. Leave and appointments are listed beside the working periods they
+    overlap, not cut out of them.
     """
     _own_provider_only(provider_id)
-    provider = _provider(provider_id)
-    return services().queries.ask(ViewSchedule(
-        provider_id=provider_id, start=args["start"], end=args["end"],
-        default_timezone=provider.timezone), current_principal())
+    with one_snapshot():
+        provider = _provider(provider_id)
+        busy = ask(BusyPeriods(provider_ids=(provider_id,), start=args["start"],
+                               end=args["end"]))
+        return ask(ViewSchedule(
+            provider_id=provider_id, start=args["start"], end=args["end"],
+            default_timezone=provider.timezone,
+            appointments=tuple(BookedPeriod(b.appointment_id, b.start, b.end, b.status)
+                               for b in busy)))
+
+
+@blueprint.get("/availability")
+@requires(*TENANT_ROLES)
+@blueprint.arguments(schemas.AvailabilityArgs, location="query")
+@blueprint.response(200, schemas.AvailabilitySchema)
+def availability(args: dict[str, Any]) -> ResponseReturnValue:
+    """Get Available Slots: free start times per provider in `[from, to)` (at most 31 days).
+
+    A slot of `duration` minutes starts on the `step` grid aligned to the provider's
+    local hour, lies inside working hours (date overrides win), outside approved leave
+    and active appointments, and inside the window; none starts before `not_before`
+    (now plus the clinic's minimum notice). Providers: `provider_id` repeated (unknown
+    ones are 422; deactivated ones answer no slots), or every active provider of a
+    `specialty` (with `provider_id` too: those of them that have the specialty). A
+    provider key may ask about its own provider only (403). The same few SQL
+    statements answer one provider or a hundred, one day or 31.
+    """
+    start, end = args["start"], args["end"]
+    with one_snapshot():
+        providers = _providers_asked(args)
+        busy_by_provider = _busy_by_provider(providers, start, end)
+        facts = tuple(ProviderFacts(p.id, p.timezone, busy_by_provider[p.id], active=p.active)
+                      for p in providers)
+        return ask(GetAvailability(
+            providers=facts, start=start, end=end, duration=timedelta(minutes=args["duration"]),
+            step=timedelta(minutes=args["step"]), not_before=_earliest_start(start)))
+
+
+def _providers_asked(args: dict[str, Any]) -> list[ProviderView]:
+    ids = tuple(dict.fromkeys(args["provider_ids"])) or None
+    found = ask(FindProviders(ids=ids, specialty=args["specialty"],
+                               active_only=ids is None))
+    if ids is not None:
+        known = {p.id for p in found}
+        if args["specialty"] is None and len(known) < len(ids):
+            missing = [str(i) for i in ids if i not in known]
+            raise InvalidCommand("Some provider_id values refer to nothing in this tenant.",
+                                 errors={"provider_id": [f"No such provider: {m}"
+                                                         for m in missing]})
+        found.sort(key=lambda p: ids.index(p.id))
+    principal = current_principal()
+    if principal.role == Role.PROVIDER and any(p.id != principal.provider_id for p in found):
+        raise PermissionDenied("A provider key may ask about its own provider only.")
+    return found
+
+
+def _busy_by_provider(providers: list[ProviderView], start: datetime,
+                      end: datetime) -> dict[uuid.UUID, tuple[tuple[datetime, datetime], ...]]:
+    by_provider: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    ids = tuple(p.id for p in providers if p.active)
+    if ids:
+        period: BusyPeriod
+        for period in ask(BusyPeriods(provider_ids=ids, start=start, end=end)):
+            by_provider[period.provider_id].append((period.start, period.end))
+    return {p.id: tuple(by_provider[p.id]) for p in providers}
+
+
+def _earliest_start(window_start: datetime) -> datetime:
+    settings = ask(GetTenantSettings())
+    notice = timedelta(minutes=settings.min_notice_minutes)
+    return max(datetime.now(UTC) + notice, window_start)
 
 
 def _own_provider_only(provider_id: uuid.UUID) -> None:
@@ -209,7 +288,7 @@ def _own_provider_only(provider_id: uuid.UUID) -> None:
 
 def _provider(provider_id: uuid.UUID) -> ProviderView:
     # Asked here, not in a handler: a handler touches its own domain's tables only.
-    provider = services().queries.ask(GetProvider(provider_id=provider_id), current_principal())
+    provider = ask(GetProvider(provider_id=provider_id))
     if provider is None:
         raise NotFound("No such provider.")
     return provider
