@@ -6,8 +6,10 @@ from datetime import UTC, datetime, time
 import pytest
 from sqlalchemy import text
 
+from tests.appointment_factories import AppointmentFactory
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory
+from tests.patient_factories import PatientFactory
 from tests.provider_factories import ProviderFactory
 from tests.schedule_factories import LeaveRequestFactory, WorkingHoursFactory
 from vitalbridge.messaging.messages import Role
@@ -97,6 +99,29 @@ def test_approved_leave_is_merged_in_time_order(client, app, tenant, provider):
     leave = response.json["items"][-1]
     assert leave["leave_request_id"] == str(kept.id)
     assert leave["local_start"] == "2027-03-16T11:00:00-04:00"
+
+
+def test_active_appointments_are_merged_in_time_order(client, app, tenant, provider):
+    with app.app_context():
+        patient = PatientFactory(tenant_id=tenant.id)
+        kept = AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
+                                  patient_id=patient.id,
+                                  start=datetime(2027, 3, 15, 14, tzinfo=UTC))
+        gone = AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
+                                  patient_id=patient.id,
+                                  start=datetime(2027, 3, 15, 16, tzinfo=UTC))
+    client.post(f"/api/v1/appointments/{gone.id}/cancel", json={"reason": "moved away"},
+                headers=bearer(tenant.admin_key))
+    response = schedule(client, tenant.admin_key, provider.id,
+                        "2027-03-15T00:00:00-04:00", "2027-03-16T00:00:00-04:00")
+    assert spans(response) == [
+        ("working", "2027-03-15T13:00:00Z", "2027-03-15T21:00:00Z"),
+        ("appointment", "2027-03-15T14:00:00Z", "2027-03-15T14:30:00Z"),
+    ]
+    booked = response.json["items"][-1]
+    assert booked["appointment_id"] == str(kept.id)
+    assert booked["status"] == "booked"
+    assert booked["local_start"] == "2027-03-15T10:00:00-04:00"
 
 
 def test_effective_from_and_a_provider_without_hours(client, app, tenant):

@@ -1,0 +1,101 @@
+"""The query bus: read-only, tenant-scoped transactions, shared inside ``reading``."""
+
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import InternalError
+
+from vitalbridge import create_app
+from vitalbridge.messaging.messages import Principal, Query, Role
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhereAmI(Query):
+    """The backend, transaction start and tenant the handler's transaction runs in."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhereAmIOnPrimary(WhereAmI):
+    reads_primary: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TryToWrite(Query):
+    """A query that (wrongly) writes."""
+
+
+def where_am_i(query, ctx):
+    return ctx.session.execute(text(
+        "SELECT pg_backend_pid(), now(), current_setting('app.tenant_id'), "
+        "current_setting('transaction_read_only')")).one()
+
+
+def try_to_write(query, ctx):
+    ctx.session.execute(text("CREATE TEMP TABLE scratch (x int)"))
+
+
+@pytest.fixture
+def bus(owner_url):
+    app = create_app(database_url=owner_url, env="testing")
+    queries = app.extensions["vitalbridge"].queries
+    queries.register(WhereAmI, where_am_i)
+    queries.register(WhereAmIOnPrimary, where_am_i)
+    queries.register(TryToWrite, try_to_write)
+    yield queries
+    app.extensions["vitalbridge"].db.dispose()
+
+
+def asker(tenant_id=None):
+    return Principal(role=Role.STAFF, tenant_id=tenant_id or uuid.uuid4(), key_id=uuid.uuid4())
+
+
+def test_each_ask_alone_has_its_own_read_only_tenant_scoped_transaction(bus):
+    principal = asker()
+    first, second = bus.ask(WhereAmI(), principal), bus.ask(WhereAmI(), principal)
+    assert first[1] != second[1]  # two transactions (now() is the transaction's start)
+    assert first[2] == str(principal.tenant_id)
+    assert first[3] == "on"
+
+
+def test_asks_inside_reading_share_one_transaction(bus):
+    principal = asker()
+    with bus.reading(principal):
+        first, second = bus.ask(WhereAmI(), principal), bus.ask(WhereAmI(), principal)
+    assert first == second
+    assert first[3] == "on"
+
+
+def test_another_principal_inside_reading_gets_its_own_transaction(bus):
+    mine, theirs = asker(), asker()
+    with bus.reading(mine):
+        scoped, other = bus.ask(WhereAmI(), mine), bus.ask(WhereAmI(), theirs)
+    assert other[2] == str(theirs.tenant_id)
+    assert other[1] != scoped[1]
+
+
+def test_a_primary_query_leaves_a_replica_scope(bus):
+    principal = asker()
+    with bus.reading(principal):
+        scoped, primary = bus.ask(WhereAmI(), principal), bus.ask(WhereAmIOnPrimary(), principal)
+    assert primary[1] != scoped[1]
+    with bus.reading(principal, primary=True):
+        scoped, primary = bus.ask(WhereAmI(), principal), bus.ask(WhereAmIOnPrimary(), principal)
+    assert primary == scoped
+
+
+def test_a_query_that_writes_fails_inside_a_scope_too(bus):
+    principal = asker()
+    with pytest.raises(InternalError, match="read-only transaction"), bus.reading(principal):
+        bus.ask(TryToWrite(), principal)
+    with pytest.raises(InternalError, match="read-only transaction"):
+        bus.ask(TryToWrite(), principal)
+
+
+def test_the_scope_ends_with_its_block(bus):
+    principal = asker()
+    with bus.reading(principal):
+        inside = bus.ask(WhereAmI(), principal)
+    assert bus.ask(WhereAmI(), principal)[1] != inside[1]
