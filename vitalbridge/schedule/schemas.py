@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
-from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.render import UtcDateTime, utc_list
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import iana_timezone, not_blank
 from vitalbridge.schedule.messages import LeaveStatus, parse_clock
@@ -150,8 +150,8 @@ class ProviderSlotsSchema(Schema):
 
     provider_id = fields.UUID()
     timezone = fields.String(metadata={"description": "The provider's IANA zone."})
-    slots = fields.List(UtcDateTime(), metadata={
-        "description": "Free start times in UTC, sorted; each fits `duration` minutes."})
+    slots = utc_list("slots", description="Free start times in UTC, sorted; each fits "
+                                          "`duration` minutes.")
 
 
 class AvailabilitySchema(Schema):
