@@ -51,6 +51,7 @@ class UnitOfWork:
         self.causation_id = context.causation_id
         self._causes: list[str | None] = []
         self._committed = False
+        self._scoped_to: uuid.UUID | None = None  # the tenant set_config last named
 
     def __enter__(self) -> UnitOfWork:
         self.session.begin()
@@ -72,7 +73,9 @@ class UnitOfWork:
 
     def use_tenant(self, tenant_id: uuid.UUID) -> None:
         """Scope what follows to ``tenant_id`` (creating a tenant acts inside the new one)."""
-        set_tenant(self.session, tenant_id)
+        if tenant_id != self._scoped_to:  # a statement less per write in the common case
+            set_tenant(self.session, tenant_id)
+            self._scoped_to = tenant_id
 
     def emit(self, event: Event) -> None:
         """Record an event; it reaches the outbox only if the command commits."""
@@ -83,6 +86,8 @@ class UnitOfWork:
         """Drop events emitted after the first ``count`` (their savepoint rolled back)."""
         del self.events[count:]
         del self._causes[count:]
+        # The rollback also undid any set_config made inside the savepoint.
+        self._scoped_to = None
 
     def commit(self, ack: Ack) -> None:
         """Write outbox, audit and idempotent reply with the handler's changes, atomically."""
