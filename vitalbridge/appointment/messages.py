@@ -200,6 +200,19 @@ class BusyPeriods(Query):
     end: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class BusyTimes(Query):
+    """When each of ``provider_ids`` is held by active appointments in ``[start, end)``.
+
+    Answers ``{provider_id: [(start, end), ...]}`` sorted by start, without the
+    appointments' ids: the cheap form availability needs for many providers at once.
+    """
+
+    provider_ids: tuple[uuid.UUID, ...]
+    start: datetime
+    end: datetime
+
+
 @dataclass(frozen=True)
 class BusyPeriod:
     """One active appointment as a stretch of a provider's time."""

@@ -9,9 +9,9 @@ from datetime import datetime
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from vitalbridge.db import psycopg_url
+from vitalbridge.db import service_engine
 from vitalbridge.messaging.metrics import forget_process_metrics
 from vitalbridge.messaging.parking import RetryPolicy
 from vitalbridge.messaging.relay import Relay, RelayBusy
@@ -45,7 +45,7 @@ def build_relay() -> Relay:
     """A relay for the current app, reading the outbox as the relay role."""
     svc = services()
     settings = svc.settings
-    engine = create_engine(psycopg_url(settings.relay_url), pool_size=2, pool_pre_ping=True)
+    engine = service_engine(settings.relay_url, pool_size=2)
     policy = RetryPolicy(max_attempts=settings.outbox_max_attempts,
                          base_seconds=settings.outbox_retry_base_seconds,
                          cap_seconds=settings.outbox_retry_max_seconds)

@@ -51,8 +51,11 @@ class Period:
         # Naive datetimes would silently be read in the server's zone: refuse them.
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("Period needs timezone-aware datetimes")
-        object.__setattr__(self, "start", self.start.astimezone(UTC))
-        object.__setattr__(self, "end", self.end.astimezone(UTC))
+        # Periods are made by the hundred thousand in availability: skip the no-op.
+        if self.start.tzinfo is not UTC:
+            object.__setattr__(self, "start", self.start.astimezone(UTC))
+        if self.end.tzinfo is not UTC:
+            object.__setattr__(self, "end", self.end.astimezone(UTC))
 
     @property
     def empty(self) -> bool:
@@ -206,23 +209,28 @@ def free_slots(working: list[Period], blocked: list[Period], *, duration: timede
     if not_before.tzinfo is None:
         raise ValueError("not_before needs a timezone-aware datetime")
     floor, tz = not_before.astimezone(UTC), as_zone(zone)
-    slots: set[datetime] = set()
-    for piece in subtract(working, blocked):
-        slots.update(_starts_in(piece, max(piece.start, floor), duration, step, tz))
-    return sorted(slots)
-
-
-def _starts_in(piece: Period, lo: datetime, duration: timedelta, step: timedelta,
-               tz: ZoneInfo) -> list[datetime]:
-    """Grid instants s with lo <= s and s + duration <= piece.end."""
-    hi = piece.end - duration
-    if hi < lo:
+    # A slot lies inside one piece; touching working periods stay apart, as given.
+    pieces = subtract(working, blocked)
+    if not pieces:
         return []
-    starts: list[datetime] = []
-    for day in local_dates(Period(lo, hi), tz):
-        grid = _day_grid(tz, day, step)
-        starts.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
-    return starts
+    grid = _grid(tz, Period(pieces[0].start, max(piece.end for piece in pieces)), step)
+    slots: list[datetime] = []
+    for piece in pieces:
+        # Grid instants s with max(piece.start, floor) <= s and s + duration <= piece.end.
+        lo, hi = max(piece.start, floor), piece.end - duration
+        if lo <= hi:
+            slots.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
+    return sorted(set(slots))  # overlapping working periods may offer a start twice
+
+
+def _grid(tz: ZoneInfo, window: Period, step: timedelta) -> list[datetime]:
+    """The sorted local-grid instants of every local date that may touch ``window``."""
+    # Consecutive local dates never interleave (a fold stays within its own date), so
+    # their grids concatenate in order.
+    grid: list[datetime] = []
+    for day in local_dates(window, tz):
+        grid.extend(_day_grid(tz, day, step))
+    return grid
 
 
 @lru_cache(maxsize=4096)

@@ -8,7 +8,6 @@ do not exist for them (404, and absent from lists).
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
-from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriod, BusyPeriods
+from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
@@ -265,13 +264,9 @@ def _providers_asked(args: dict[str, Any]) -> list[ProviderView]:
 
 def _busy_by_provider(providers: list[ProviderView], start: datetime,
                       end: datetime) -> dict[uuid.UUID, tuple[tuple[datetime, datetime], ...]]:
-    by_provider: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
     ids = tuple(p.id for p in providers if p.active)
-    if ids:
-        period: BusyPeriod
-        for period in ask(BusyPeriods(provider_ids=ids, start=start, end=end)):
-            by_provider[period.provider_id].append((period.start, period.end))
-    return {p.id: tuple(by_provider[p.id]) for p in providers}
+    busy = ask(BusyTimes(provider_ids=ids, start=start, end=end)) if ids else {}
+    return {p.id: tuple(busy.get(p.id, ())) for p in providers}
 
 
 def _earliest_start(window_start: datetime) -> datetime:
