@@ -11,32 +11,14 @@ from datetime import timedelta
 import pytest
 
 from tests.api.test_appointment_concurrency import assert_no_overlap
+from tests.api.test_appointment_concurrency import providers as providers
+from tests.api.test_appointment_concurrency import racing_app as racing_app
 from tests.api.test_appointments import at
 from tests.appointment_factories import AppointmentFactory
 from tests.conftest import bearer
 from tests.patient_factories import PatientFactory
-from tests.provider_factories import ProviderFactory
-from tests.schedule_factories import WorkingHoursFactory
-from vitalbridge import create_app
 
 RACERS = 20
-
-
-@pytest.fixture(scope="module")
-def racing_app(owner_url):
-    # Every racer needs its own connection to run truly at once (the default pool is 5 + 5).
-    application = create_app(database_url=owner_url, env="testing", database_pool_size=30)
-    yield application
-    application.extensions["vitalbridge"].db.dispose()
-
-
-@pytest.fixture
-def providers(racing_app, tenant):
-    with racing_app.app_context():
-        made = [ProviderFactory(tenant_id=tenant.id) for _ in range(2)]
-        for provider in made:
-            WorkingHoursFactory(tenant_id=tenant.id, provider_id=provider.id)
-        return made
 
 
 @pytest.fixture
