@@ -30,7 +30,7 @@ class TryToWrite(Query):
 def where_am_i(query, ctx):
     return ctx.session.execute(text(
         "SELECT pg_backend_pid(), now(), current_setting('app.tenant_id'), "
-        "current_setting('transaction_read_only')")).one()
+        "current_setting('transaction_read_only'), current_setting('TimeZone')")).one()
 
 
 def try_to_write(query, ctx):
@@ -58,6 +58,12 @@ def test_each_ask_alone_has_its_own_read_only_tenant_scoped_transaction(bus):
     assert first[1] != second[1]  # two transactions (now() is the transaction's start)
     assert first[2] == str(principal.tenant_id)
     assert first[3] == "on"
+
+
+def test_sessions_run_in_utc(bus):
+    # Timestamps then arrive as datetime.UTC (fast in psycopg and the calendar), and a
+    # naive time given to SQL (outbox replay --since) means UTC, as the README says.
+    assert bus.ask(WhereAmI(), asker())[4] == "UTC"
 
 
 def test_asks_inside_reading_share_one_transaction(bus):

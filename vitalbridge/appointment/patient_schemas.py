@@ -32,7 +32,11 @@ class PatientAddressSchema(Schema):
 
 
 class DemographicsSchema(Schema):
-    """The patient as the patient domain answers it."""
+    """The patient as the patient domain answers it.
+
+    It mirrors patient/schemas.py's output on purpose: a domain sees another only through
+    its messages.py (import-linter), and PatientView is what those messages carry.
+    """
 
     id = fields.UUID()
     mrn = fields.String()
