@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from vitalbridge.appointment.messages import (
     AppointmentCancelled,
@@ -94,19 +94,22 @@ class TooEarly(DomainError):
     title = "Too early"
 
 
+_NEW_APPOINTMENT = insert(Appointment.__table__)
+
+
 def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:
     """Book ``[start, end)`` if every rule holds; overlaps are the database's to refuse."""
     _refuse_unbookable(cmd)
     _lock_calendars(uow, cmd.provider_id, cmd.patient_id)
     appointment_id = uuid.uuid4()
     key_id = uow.context.principal.key_id
-    uow.session.add(Appointment(
-        tenant_id=uow.acting_tenant, id=appointment_id, provider_id=cmd.provider_id,
-        patient_id=cmd.patient_id, starts_at=cmd.start, ends_at=cmd.end, reason=cmd.reason,
-        status=AppointmentStatus.BOOKED.value, created_by_key_id=key_id,
-        updated_by_key_id=key_id))
-    # Flush now: an exclusion violation surfaces here, inside the bus's constraint mapping.
-    uow.session.flush()
+    # A plain INSERT, not an ORM add: nothing reads the new row back, and an exclusion
+    # violation surfaces right here, inside the bus's constraint mapping.
+    uow.session.execute(_NEW_APPOINTMENT, {
+        "tenant_id": uow.acting_tenant, "id": appointment_id, "provider_id": cmd.provider_id,
+        "patient_id": cmd.patient_id, "starts_at": cmd.start, "ends_at": cmd.end,
+        "reason": cmd.reason, "status": AppointmentStatus.BOOKED.value,
+        "created_by_key_id": key_id, "updated_by_key_id": key_id})
     uow.emit(AppointmentCreated(tenant_id=uow.acting_tenant, aggregate_id=appointment_id,
                                 provider_id=cmd.provider_id, patient_id=cmd.patient_id,
                                 start=cmd.start, end=cmd.end, reason=cmd.reason))
@@ -176,8 +179,9 @@ def _lock_calendars(uow: UnitOfWork, *owners: uuid.UUID) -> None:
     # global order, queues conflicting bookings instead; the loser then meets the
     # winner's committed row and gets its 409. Whatever else makes a period active
     # (reschedule_appointment) must take these locks too, before any row lock.
-    for key in sorted({int.from_bytes(owner.bytes[:8], "big", signed=True) for owner in owners}):
-        uow.session.execute(select(func.pg_advisory_xact_lock(key)))
+    # One statement takes them all: PostgreSQL evaluates a select list left to right.
+    keys = sorted({int.from_bytes(owner.bytes[:8], "big", signed=True) for owner in owners})
+    uow.session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
 
 
 def _merged(periods: tuple[Span, ...]) -> list[Span]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -72,10 +72,12 @@ class Event:
 
     def data(self) -> dict[str, Any]:
         """The event's payload, JSON-ready, without the envelope fields."""
-        payload = asdict(self)
-        payload.pop("tenant_id")
-        payload.pop("aggregate_id")
-        return {key: to_json_value(value) for key, value in payload.items()}
+        # Field by field, not asdict(): that deep-copies every value before converting it.
+        return {f.name: to_json_value(getattr(self, f.name)) for f in fields(self)
+                if f.name not in _ENVELOPE_FIELDS}
+
+
+_ENVELOPE_FIELDS = frozenset({"tenant_id", "aggregate_id"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,4 +123,6 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(item) for item in value]
     if isinstance(value, dict):
         return {key: to_json_value(item) for key, item in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_json_value(asdict(value))
     return value

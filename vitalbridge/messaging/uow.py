@@ -25,6 +25,12 @@ from vitalbridge.messaging.model import AuditEntry, OutboxEvent
 
 OUTBOX_CHANNEL = "outbox"
 
+# Table-level INSERTs run with a dict of values: every command writes these rows, and a
+# statement built afresh with .values() costs more to construct and cache-key than the
+# write itself.
+_OUTBOX_ROW = insert(OutboxEvent.__table__)
+_AUDIT_ROW = insert(AuditEntry.__table__)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CommandContext:
@@ -107,11 +113,11 @@ class UnitOfWork:
     def _append_to_outbox(self, event: Event, cause: str | None) -> None:
         self.use_tenant(event.tenant_id)
         envelope = build_envelope(event, self.context, cause)
-        self.session.execute(insert(OutboxEvent).values(
-            tenant_id=event.tenant_id, id=uuid.UUID(envelope["id"]), type=event.type,
-            aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
-            envelope=envelope,
-        ))
+        self.session.execute(_OUTBOX_ROW, {
+            "tenant_id": event.tenant_id, "id": uuid.UUID(envelope["id"]), "type": event.type,
+            "aggregate_type": event.aggregate_type, "aggregate_id": event.aggregate_id,
+            "envelope": envelope,
+        })
 
 
 def build_envelope(event: Event, context: CommandContext,
@@ -138,8 +144,8 @@ def record_audit(session: Session, context: CommandContext, command: Command,
                  target_id: uuid.UUID | None, outcome: str) -> None:
     """Append one audit row in the principal's scope, inside ``session``'s transaction."""
     principal = context.principal
-    session.execute(insert(AuditEntry).values(
-        tenant_id=principal.scope, id=uuid.uuid4(), actor_key_id=principal.key_id,
-        actor_role=principal.role.value, command=type(command).__name__,
-        target_id=target_id, outcome=outcome, request_id=context.request_id,
-    ))
+    session.execute(_AUDIT_ROW, {
+        "tenant_id": principal.scope, "id": uuid.uuid4(), "actor_key_id": principal.key_id,
+        "actor_role": principal.role.value, "command": type(command).__name__,
+        "target_id": target_id, "outcome": outcome, "request_id": context.request_id,
+    })
