@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy import Engine, MetaData, Table, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -35,6 +36,15 @@ class Base(DeclarativeBase):
     """Declarative base shared by every domain's mapped classes."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class, for plain INSERTs and column-only reads.
+
+    The ORM path (objects, bulk insert of mappings) costs several times the Core one;
+    hot paths that need neither identity map nor events write and read the table.
+    """
+    return cast(Table, model.__table__)
 
 
 def psycopg_url(url: str) -> str:

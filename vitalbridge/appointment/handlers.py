@@ -26,6 +26,7 @@ from vitalbridge.appointment.messages import (
     Span,
 )
 from vitalbridge.appointment.model import Appointment
+from vitalbridge.db import table_of
 from vitalbridge.messaging.errors import DomainError, NotFound, require_version
 from vitalbridge.messaging.messages import Ack, Command, to_json_value
 from vitalbridge.messaging.uow import UnitOfWork
@@ -94,7 +95,7 @@ class TooEarly(DomainError):
     title = "Too early"
 
 
-_NEW_APPOINTMENT = insert(Appointment.__table__)
+_NEW_APPOINTMENT = insert(table_of(Appointment))
 
 
 def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from vitalbridge.db import set_tenant
+from vitalbridge.db import set_tenant, table_of
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal
@@ -28,8 +28,8 @@ OUTBOX_CHANNEL = "outbox"
 # Table-level INSERTs run with a dict of values: every command writes these rows, and a
 # statement built afresh with .values() costs more to construct and cache-key than the
 # write itself.
-_OUTBOX_ROW = insert(OutboxEvent.__table__)
-_AUDIT_ROW = insert(AuditEntry.__table__)
+_OUTBOX_ROW = insert(table_of(OutboxEvent))
+_AUDIT_ROW = insert(table_of(AuditEntry))
 
 
 @dataclass(frozen=True, kw_only=True)

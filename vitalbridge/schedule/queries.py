@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Date,
+    DateTime,
+    Text,
+    Uuid,
+    bindparam,
+    literal,
+    null,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
+from vitalbridge.db import table_of
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.schedule.calendar import (
     ONE_DAY,
@@ -105,11 +120,20 @@ def get_availability(query: GetAvailability, ctx: ReadContext) -> Availability:
                         step=query.step, not_before=query.not_before, providers=answers)
 
 
+@dataclass(frozen=True)
+class _WeeklyHours:
+    """A provider's weekly rules as stored: local ``HH:MM`` rules in one zone."""
+
+    timezone: str
+    effective_from: date | None
+    rules: list[dict[str, Any]]
+
+
 @dataclass
 class _Calendar:
     """One provider's schedule rows that matter for a window."""
 
-    hours: WorkingHours | None = None
+    hours: _WeeklyHours | None = None
     overrides: list[DayOverride] = field(default_factory=list)
     leave: list[tuple[uuid.UUID, Period]] = field(default_factory=list)
 
@@ -129,29 +153,55 @@ class _Calendar:
 
 def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
                window: Period) -> dict[uuid.UUID, _Calendar]:
-    """Working hours, overrides and approved leave of all the providers, one statement each."""
+    """Working hours, overrides and approved leave of all the providers, in one statement."""
     calendars = {provider_id: _Calendar() for provider_id in provider_ids}
-    for hours in ctx.session.scalars(select(WorkingHours).where(
-            WorkingHours.provider_id.in_(provider_ids))):
-        calendars[hours.provider_id].hours = hours
     # A local date is within a day of the UTC date; working_periods looks one day further.
     first, last = window.start.date() - 2 * ONE_DAY, window.end.date() + 2 * ONE_DAY
-    for row in ctx.session.scalars(select(ScheduleOverride).where(
-            ScheduleOverride.provider_id.in_(provider_ids),
-            ScheduleOverride.day.between(first, last))):
-        calendars[row.provider_id].overrides.append(_override(row))
-    for leave in ctx.session.scalars(select(LeaveRequest).where(
-            LeaveRequest.provider_id.in_(provider_ids),
-            LeaveRequest.status == LeaveStatus.APPROVED.value,
-            LeaveRequest.starts_at < window.end, LeaveRequest.ends_at > window.start)):
-        calendars[leave.provider_id].leave.append(
-            (leave.id, Period(leave.starts_at, leave.ends_at)))
+    rows = ctx.session.execute(_CALENDAR_ROWS, {
+        "providers": provider_ids, "first": first, "last": last,
+        "start": window.start, "end": window.end, "approved": LeaveStatus.APPROVED.value})
+    for kind, provider_id, zone, day, starts, ends, leave_id, document in rows:
+        calendar = calendars[provider_id]
+        if kind == "hours":
+            calendar.hours = _WeeklyHours(zone, day, document)
+        elif kind == "override":
+            calendar.overrides.append(_override(day, document))
+        else:
+            calendar.leave.append((leave_id, Period(starts, ends)))
     return calendars
 
 
-def _override(row: ScheduleOverride) -> DayOverride:
-    return DayOverride(row.day, tuple((parse_clock(i["start"]), parse_clock(i["end"]))
-                                      for i in row.intervals))
+def _calendar_rows() -> CompoundSelect:
+    # The three kinds of rows as one UNION ALL of one shape: (kind, provider, zone, day,
+    # start, end, leave id, JSON document). A single round trip and plain rows instead
+    # of three statements loading ORM objects: booking asks this on every request.
+    hours, overrides, leave = (table_of(WorkingHours), table_of(ScheduleOverride),
+                               table_of(LeaveRequest))
+    no_zone, no_day = null().cast(Text()), null().cast(Date())
+    no_time, no_id, no_document = (null().cast(DateTime(timezone=True)), null().cast(Uuid()),
+                                   null().cast(JSONB()))
+    providers: BindParameter[uuid.UUID] = bindparam("providers", expanding=True)
+    return union_all(
+        select(literal("hours"), hours.c.provider_id, hours.c.timezone,
+               hours.c.effective_from, no_time, no_time, no_id, hours.c.rules)
+        .where(hours.c.provider_id.in_(providers)),
+        select(literal("override"), overrides.c.provider_id, no_zone, overrides.c.day,
+               no_time, no_time, no_id, overrides.c.intervals)
+        .where(overrides.c.provider_id.in_(providers),
+               overrides.c.day.between(bindparam("first"), bindparam("last"))),
+        select(literal("leave"), leave.c.provider_id, no_zone, no_day, leave.c.starts_at,
+               leave.c.ends_at, leave.c.id, no_document)
+        .where(leave.c.provider_id.in_(providers), leave.c.status == bindparam("approved"),
+               leave.c.starts_at < bindparam("end"), leave.c.ends_at > bindparam("start")),
+    )
+
+
+_CALENDAR_ROWS = _calendar_rows()
+
+
+def _override(day: date, intervals: list[dict[str, str]]) -> DayOverride:
+    return DayOverride(day, tuple((parse_clock(i["start"]), parse_clock(i["end"]))
+                                  for i in intervals))
 
 
 def _item(kind: str, start: datetime, end: datetime, zone: ZoneInfo,
