@@ -105,3 +105,41 @@ def test_the_scope_ends_with_its_block(bus):
     with bus.reading(principal):
         inside = bus.ask(WhereAmI(), principal)
     assert bus.ask(WhereAmI(), principal)[1] != inside[1]
+
+
+def test_a_scope_serves_every_asker_in_its_tenant_each_as_itself(bus):
+    tenant_id = uuid.uuid4()
+    opener, other = asker(tenant_id), asker(tenant_id)
+    seen = []
+    bus.register(WhoAsks, lambda query, ctx: seen.append(ctx.principal))
+    with bus.reading(opener):
+        first, second = bus.ask(WhereAmI(), opener), bus.ask(WhereAmI(), other)
+        bus.ask(WhoAsks(), other)
+    assert first == second
+    assert seen == [other]
+
+
+def test_ending_a_scope_early_gives_later_asks_their_own_transactions(bus):
+    principal = asker()
+    with bus.reading(principal):
+        inside = bus.ask(WhereAmI(), principal)
+        bus.end_reading()
+        after = bus.ask(WhereAmI(), principal)
+        with bus.reading(principal):  # a new scope may open after the ended one
+            again = bus.ask(WhereAmI(), principal), bus.ask(WhereAmI(), principal)
+    assert after[1] != inside[1]
+    assert again[0] == again[1] != after
+
+
+def test_a_nested_scope_that_the_outer_covers_opens_nothing(bus):
+    principal = asker()
+    with bus.reading(principal, primary=True):
+        outer = bus.ask(WhereAmI(), principal)
+        with bus.reading(principal):
+            inner = bus.ask(WhereAmIOnPrimary(), principal)
+    assert inner == outer
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhoAsks(Query):
+    """Records the principal its handler is given."""

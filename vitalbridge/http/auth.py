@@ -14,7 +14,7 @@ from flask import g, request
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.services import services
-from vitalbridge.tenant.messages import AuthenticateApiKey, parse_api_key
+from vitalbridge.tenant.messages import AuthenticateApiKey, ParsedKey, parse_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,21 +35,24 @@ def requires(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            if principal.role not in roles:
-                raise PermissionDenied(
-                    f"The role '{principal.role.value}' may not do this; "
-                    f"allowed: {', '.join(r.value for r in roles)}."
-                )
-            return view(*args, **kwargs)
+            key = presented_key()
+            # The key check and the view's questions share one read transaction.
+            with services().queries.reading_in_tenant(key.tenant_id):
+                principal = authenticate(key)
+                if principal.role not in roles:
+                    raise PermissionDenied(
+                        f"The role '{principal.role.value}' may not do this; "
+                        f"allowed: {', '.join(r.value for r in roles)}."
+                    )
+                return view(*args, **kwargs)
 
         return guarded  # type: ignore[return-value]
 
     return decorate
 
 
-def authenticate() -> Principal:
-    """The principal of the Bearer key on this request, or 401."""
+def presented_key() -> ParsedKey:
+    """The well-formed Bearer key of this request (not yet checked), or 401."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -57,9 +60,13 @@ def authenticate() -> Principal:
     parsed = parse_api_key(token.strip())
     if parsed is None:
         raise Unauthenticated("The API key is malformed.")
-    principal = services().queries.ask(
-        AuthenticateApiKey(key=parsed), Principal.system(parsed.tenant_id)
-    )
+    return parsed
+
+
+def authenticate(key: ParsedKey) -> Principal:
+    """The principal ``key`` stands for, remembered for this request, or 401."""
+    principal = services().queries.ask(AuthenticateApiKey(key=key),
+                                       Principal.system(key.tenant_id))
     if principal is None:
         raise Unauthenticated("The API key is unknown or revoked.")
     g.principal = principal

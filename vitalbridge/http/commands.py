@@ -25,6 +25,7 @@ def send_command(command: Command, *, created: bool = False,
                  location: Locate | None = None) -> Response:
     """Dispatch ``command`` for the current principal and answer its acknowledgement."""
     principal = current_principal()
+    services().queries.end_reading()  # what the view asked is settled; free its connection
     claim: idempotency.Claim | None = None
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None:

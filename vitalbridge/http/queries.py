@@ -19,6 +19,8 @@ def one_snapshot() -> AbstractContextManager[None]:
     """Answer every ``ask`` inside the block from one read-only transaction.
 
     For endpoints that ask several questions: one consistent snapshot, one round of
-    connection checkout and transaction set-up. Close it before sending a command.
+    connection checkout and transaction set-up. Without a replica the request's own read
+    transaction (opened for its key check) already covers it, and this opens nothing.
+    ``send_command`` ends either before the command runs.
     """
     return services().queries.reading(current_principal())

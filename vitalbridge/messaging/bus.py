@@ -3,13 +3,16 @@
 A command has exactly one handler, in the domain that owns the data; it runs inside a
 unit of work. A query handler runs in a READ ONLY transaction (on the replica when one
 is configured) and returns plain data, so a query that tries to write fails loudly.
-Several queries asked inside ``QueryBus.reading`` share one such transaction.
+Several queries asked inside ``QueryBus.reading`` share one such transaction; an HTTP
+request opens one for its key check and its questions, and ends it before a command.
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -117,24 +120,52 @@ class QueryBus:
         handler = self._handlers[type(query)]
         scope = _read_scope.get()
         if scope is not None and scope.serves(query, principal):
-            return handler(query, scope.context)
+            return handler(query, scope.context_for(principal))
         with self._transaction(principal, primary=query.reads_primary) as context:
             return handler(query, context)
 
     @contextlib.contextmanager
     def reading(self, principal: Principal, *, primary: bool = False) -> Iterator[None]:
-        """Answer the asks of ``principal`` inside the block from one read-only transaction.
+        """Answer the asks inside the block from one read-only transaction.
 
         One snapshot for a request that asks several questions (across domains), and one
-        connection checkout and transaction instead of one per question. A query that
-        must read the primary still gets its own transaction inside a replica scope.
+        connection checkout and transaction instead of one per question. It serves every
+        asker in the same tenant (row-level security sees only the tenant; each handler
+        still gets its own asker). A query that must read the primary still gets its own
+        transaction inside a replica scope. Inside a scope that already covers it, this
+        opens nothing.
         """
-        with self._transaction(principal, primary=primary) as context:
-            token = _read_scope.set(_ReadScope(context, primary))
+        current = _read_scope.get()
+        if current is not None and current.covers(principal, primary):
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            context = stack.enter_context(self._transaction(principal, primary=primary))
+            token = _read_scope.set(_ReadScope(context, primary, stack))
             try:
                 yield
             finally:
                 _read_scope.reset(token)
+
+    def reading_in_tenant(self, tenant_id: uuid.UUID | None) -> AbstractContextManager[None]:
+        """A read scope for a whole request in one tenant, starting with its key check.
+
+        The key check reads the primary (a revoked key must stop at once). With a replica
+        configured the request's other questions belong there, so nothing is opened.
+        """
+        if self._db.replica is not self._db.engine:
+            return contextlib.nullcontext()
+        return self.reading(Principal.system(tenant_id), primary=True)
+
+    def end_reading(self) -> None:
+        """End the current read scope's transaction now (before a command runs).
+
+        A command then holds one connection, not two, and asks after it get transactions
+        of their own, which see what it committed.
+        """
+        scope = _read_scope.get()
+        if scope is not None:
+            scope.end()
 
     @contextlib.contextmanager
     def _transaction(self, principal: Principal, *, primary: bool) -> Iterator[ReadContext]:
@@ -144,16 +175,34 @@ class QueryBus:
             yield ReadContext(session=session, principal=principal)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ReadScope:
-    """The transaction ``QueryBus.reading`` opened, and for whom."""
+    """The transaction ``QueryBus.reading`` opened, for whom, and whether it has ended."""
 
     context: ReadContext
     primary: bool
+    transaction: contextlib.ExitStack
+    ended: bool = False
 
     def serves(self, query: Query, principal: Principal) -> bool:
         """Whether ``query`` asked by ``principal`` may be answered from this transaction."""
-        return principal == self.context.principal and (self.primary or not query.reads_primary)
+        return self.covers(principal, query.reads_primary)
+
+    def covers(self, principal: Principal, primary: bool) -> bool:
+        """Whether this transaction reads what ``principal`` would see, where it must."""
+        return (not self.ended and principal.scope == self.context.principal.scope
+                and (self.primary or not primary))
+
+    def context_for(self, principal: Principal) -> ReadContext:
+        """This transaction, for a handler answering ``principal``."""
+        if principal == self.context.principal:
+            return self.context
+        return ReadContext(session=self.context.session, principal=principal)
+
+    def end(self) -> None:
+        """Commit and return the connection; the block that opened it then closes nothing."""
+        self.ended = True
+        self.transaction.close()
 
 
 _read_scope: ContextVar[_ReadScope | None] = ContextVar("read_scope", default=None)
