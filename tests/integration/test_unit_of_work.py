@@ -100,3 +100,33 @@ def test_each_command_type_has_exactly_one_handler(app):
     bus = app.extensions["vitalbridge"].commands
     with pytest.raises(RuntimeError, match="already has a handler"):
         bus.register(CreateTenant, explode)
+
+
+def _listening(owner_url):
+    """A psycopg connection (autocommit) that LISTENs on the relay's channel."""
+    import psycopg
+
+    from vitalbridge.messaging.uow import OUTBOX_CHANNEL
+
+    conn = psycopg.connect(owner_url.replace("postgresql+psycopg://", "postgresql://"),
+                           autocommit=True)
+    conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+    return conn
+
+
+def test_committed_events_wake_the_relay_and_rolled_back_ones_do_not(
+        app, isolated_app, owner_url):
+    listener = _listening(owner_url)
+    try:
+        with pytest.raises(RuntimeError):
+            isolated_app.extensions["vitalbridge"].commands.dispatch(
+                ExplodingCommand(), CommandContext(principal=Principal.system()))
+        assert list(listener.notifies(timeout=0.5)) == []
+        with app.app_context():
+            app.extensions["vitalbridge"].commands.dispatch(
+                CreateTenant(name="Wake", slug="wake-up", timezone="UTC"),
+                CommandContext(principal=Principal(role=Role.PLATFORM_ADMIN)))
+        woken = list(listener.notifies(timeout=2, stop_after=1))
+        assert [note.channel for note in woken] == ["outbox"]
+    finally:
+        listener.close()

@@ -2,8 +2,9 @@
 
 Only the unit of work commits. A handler loads and changes its own domain's rows
 through ``uow.session`` and calls ``uow.emit(event)``; ``commit`` then appends the
-events to the outbox, the audit row and the idempotent response, wakes the relay and
-commits it all at once. Any exception before that rolls every part back.
+events to the outbox (whose trigger wakes the relay on commit), the audit row and the
+idempotent response, and commits it all at once. Any exception before that rolls every
+part back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant, table_of
@@ -23,7 +24,7 @@ from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal
 from vitalbridge.messaging.model import AuditEntry, OutboxEvent
 
-OUTBOX_CHANNEL = "outbox"
+OUTBOX_CHANNEL = "outbox"  # NOTIFY'd by the outbox table's trigger (migration 0009)
 
 # Table-level INSERTs run with a dict of values: every command writes these rows, and a
 # statement built afresh with .values() costs more to construct and cache-key than the
@@ -105,9 +106,7 @@ class UnitOfWork:
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
                                  json.dumps(ack.to_json()))
-        if self.events:
-            self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
-        self.session.commit()
+        self.session.commit()  # the outbox's trigger has queued the relay's wake-up
         self._committed = True
 
     def _append_to_outbox(self, event: Event, cause: str | None) -> None:
