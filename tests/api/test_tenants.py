@@ -89,6 +89,20 @@ def test_only_the_hash_of_a_secret_is_stored(client, tenant, owner_engine):
     assert all(secret not in h for h in hashes)
 
 
+def test_a_replayed_key_creation_answers_without_the_secret(client, tenant, owner_engine):
+    headers = {**bearer(tenant.admin_key), "Idempotency-Key": "new-desk-key"}
+    body = {"name": "desk", "role": "staff"}
+    first = client.post("/api/v1/api-keys", json=body, headers=headers)
+    again = client.post("/api/v1/api-keys", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == {"id": first.get_json()["id"], "version": 1}
+    secret = first.get_json()["key"].rsplit("_", 1)[1]
+    with owner_engine.connect() as conn:
+        stored = conn.execute(text("SELECT response::text FROM idempotency_keys")).scalars().all()
+    assert stored and all(secret not in response for response in stored)
+
+
 def test_provider_role_needs_a_provider_id(client, tenant):
     response = client.post("/api/v1/api-keys", json={"name": "dr", "role": "provider"},
                            headers=bearer(tenant.admin_key))

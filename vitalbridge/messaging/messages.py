@@ -88,13 +88,17 @@ class Ack:
     version: int
     status: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Extras shown once and never stored (a new API key's secret): an idempotent replay
+    # answers without them, since keeping them would keep the secret in the database.
+    secret: frozenset[str] = frozenset()
 
-    def to_json(self) -> dict[str, Any]:
-        """The acknowledgement body of shared/API.md."""
+    def to_json(self, *, with_secrets: bool = True) -> dict[str, Any]:
+        """The acknowledgement body of shared/API.md (without secrets, to be stored)."""
         body: dict[str, Any] = {"id": str(self.id), "version": self.version}
         if self.status is not None:
             body["status"] = self.status
-        body.update({key: to_json_value(value) for key, value in self.extra.items()})
+        body.update({key: to_json_value(value) for key, value in self.extra.items()
+                     if with_secrets or key not in self.secret})
         return body
 
     @classmethod

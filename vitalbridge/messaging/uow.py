@@ -105,7 +105,7 @@ class UnitOfWork:
         record_audit(self.session, self.context, self.command, ack.id, "succeeded")
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
-                                 json.dumps(ack.to_json()))
+                                 json.dumps(ack.to_json(with_secrets=False)))
         self.session.commit()  # the outbox's trigger has queued the relay's wake-up
         self._committed = True
 

@@ -53,7 +53,7 @@ def create_tenant(cmd: CreateTenant, uow: UnitOfWork) -> Ack:
     if cmd.with_admin_key:
         uow.use_tenant(tenant_id)
         extra["api_key"] = _add_key(uow, tenant_id, "first admin key", Role.ADMIN, None)
-    return Ack(id=tenant_id, version=1, extra=extra)
+    return Ack(id=tenant_id, version=1, extra=extra, secret=frozenset({"api_key"}))
 
 
 def create_api_key(cmd: CreateApiKey, uow: UnitOfWork) -> Ack:
@@ -65,7 +65,7 @@ def create_api_key(cmd: CreateApiKey, uow: UnitOfWork) -> Ack:
     tenant_id = uow.acting_tenant
     key_id = uuid.uuid4()
     token = _add_key(uow, tenant_id, cmd.name, cmd.role, cmd.provider_id, key_id=key_id)
-    return Ack(id=key_id, version=1, extra={"key": token})
+    return Ack(id=key_id, version=1, extra={"key": token}, secret=frozenset({"key"}))
 
 
 def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork) -> Ack:
@@ -100,7 +100,8 @@ def create_platform_key(cmd: CreatePlatformKey, uow: UnitOfWork) -> Ack:
     """Create a platform_admin key (CLI)."""
     key_id, secret = uuid.uuid4(), new_secret()
     uow.session.add(PlatformKey(id=key_id, name=cmd.name, secret_hash=hash_secret(secret)))
-    return Ack(id=key_id, version=1, extra={"api_key": format_api_key(None, key_id, secret)})
+    return Ack(id=key_id, version=1, extra={"api_key": format_api_key(None, key_id, secret)},
+               secret=frozenset({"api_key"}))
 
 
 def _add_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str, role: Role,
