@@ -8,6 +8,7 @@ from vitalbridge.appointment.messages import AppointmentStatus
 from vitalbridge.appointment.schemas import AppointmentSchema
 from vitalbridge.http.pagination import PageArgs
 from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.validators import Text
 
 UPCOMING, PAST = "upcoming", "past"
 
@@ -15,11 +16,11 @@ UPCOMING, PAST = "upcoming", "past"
 class PatientAppointmentArgs(PageArgs):
     """GET /patients/{id}/appointments query arguments."""
 
-    when = fields.String(load_default=UPCOMING, validate=validate.OneOf([UPCOMING, PAST]),
-                         metadata={"description": "upcoming (default): ending after now, "
-                                                  "soonest first; past: ended, latest first."})
-    status = fields.String(load_default=None,
-                           validate=validate.OneOf([s.value for s in AppointmentStatus]))
+    when = Text(load_default=UPCOMING, validate=validate.OneOf([UPCOMING, PAST]),
+                metadata={"description": "upcoming (default): ending after now, "
+                                         "soonest first; past: ended, latest first."})
+    status = Text(load_default=None,
+                  validate=validate.OneOf([s.value for s in AppointmentStatus]))
 
 
 class PatientAddressSchema(Schema):

@@ -10,19 +10,19 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from vitalbridge.appointment.messages import AppointmentStatus
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
-from vitalbridge.http.validators import not_blank
+from vitalbridge.http.validators import InputSchema, Text, Timestamp, not_blank
 
 MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 5, 480, 30
 
 
-class PeriodBody(Schema):
+class PeriodBody(InputSchema):
     """A ``start`` with ``end`` or ``duration`` (minutes), not both: 5 minutes to 8 hours.
 
     Shared by booking and rescheduling; each says what happens when neither is sent.
     """
 
-    start = fields.AwareDateTime(required=True, metadata={"example": "2027-03-15T09:30:00-04:00"})
-    end = fields.AwareDateTime(metadata={"description": "After start; at most 8 hours later."})
+    start = Timestamp(required=True, metadata={"example": "2027-03-15T09:30:00-04:00"})
+    end = Timestamp(metadata={"description": "After start; at most 8 hours later."})
     duration = fields.Integer(validate=validate.Range(min=MIN_MINUTES, max=MAX_MINUTES),
                               metadata={"description": "Minutes, 5 to 480."})
 
@@ -42,17 +42,18 @@ class AppointmentBody(PeriodBody):
 
     provider_id = fields.UUID(required=True)
     patient_id = fields.UUID(required=True)
-    reason = fields.String(load_default=None, validate=[not_blank, validate.Length(max=500)])
+    reason = Text(load_default=None, multiline=True,
+                  validate=[not_blank, validate.Length(max=500)])
 
 
 class RescheduleBody(PeriodBody):
     """POST /appointments/{id}/reschedule: with neither end nor duration, the length stays."""
 
 
-class CancelBody(Schema):
+class CancelBody(InputSchema):
     """POST /appointments/{id}/cancel."""
 
-    reason = fields.String(required=True, validate=[not_blank, validate.Length(max=500)])
+    reason = Text(required=True, multiline=True, validate=[not_blank, validate.Length(max=500)])
 
 
 class AppointmentListArgs(PageArgs):
@@ -60,10 +61,17 @@ class AppointmentListArgs(PageArgs):
 
     provider_id = fields.UUID(load_default=None)
     patient_id = fields.UUID(load_default=None)
-    status = fields.String(load_default=None,
-                           validate=validate.OneOf([s.value for s in AppointmentStatus]))
-    start = fields.AwareDateTime(load_default=None, data_key="from")
-    end = fields.AwareDateTime(load_default=None, data_key="to")
+    status = Text(load_default=None,
+                  validate=validate.OneOf([s.value for s in AppointmentStatus]))
+    start = Timestamp(load_default=None, data_key="from")
+    end = Timestamp(load_default=None, data_key="to")
+
+    @validates_schema
+    def _to_after_from(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # An empty window is a mistake, not a question: say so, as schedule and availability do.
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("Must be after from.", field_name="to")
 
 
 class AppointmentSchema(Schema):

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from vitalbridge.http.auth import current_principal, requires
+from vitalbridge.http.validators import QueryArgs, Text
 from vitalbridge.messaging.feed import EventPage, ListEvents
 from vitalbridge.messaging.messages import Role
 from vitalbridge.services import services
@@ -17,13 +18,17 @@ blueprint = Blueprint("events", __name__, url_prefix="/api/v1",
                       description="The tenant's domain events in delivery order (admin).")
 
 
-class EventFeedArgs(Schema):
+# Positions are PostgreSQL bigints; a larger `after` could only be a client's mistake.
+MAX_POSITION = 2**63 - 1
+
+
+class EventFeedArgs(QueryArgs):
     """Query arguments of the feed."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION),
                            metadata={"description": "The last position you have seen."})
-    type = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
-                         metadata={"example": "appointment.created"})
+    type = Text(load_default=None, validate=validate.Length(min=1, max=100),
+                metadata={"example": "appointment.created"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

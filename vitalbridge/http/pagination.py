@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from vitalbridge.http.validators import QueryArgs, Text, storable
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import to_json_value
 
@@ -18,14 +19,14 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-class PageArgs(Schema):
-    """The query arguments every list endpoint accepts."""
+class PageArgs(QueryArgs):
+    """The query arguments every list endpoint accepts (and a base for their filters)."""
 
     limit = fields.Integer(load_default=DEFAULT_LIMIT,
                            validate=validate.Range(min=1, max=MAX_LIMIT),
                            metadata={"description": "Page size, 1 to 200 (default 50)."})
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500),
-                           metadata={"description": "next_cursor of the previous page."})
+    cursor = Text(load_default=None, validate=validate.Length(max=500),
+                  metadata={"description": "next_cursor of the previous page."})
 
 
 class PageSchema(Schema):
@@ -42,10 +43,15 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
     except ValueError:
         decoded = None
-    if not isinstance(decoded, list):
+    if not isinstance(decoded, list) or not all(_storable(value) for value in decoded):
         raise InvalidCommand("The cursor is not one this API issued.",
                              errors={"cursor": ["Invalid cursor."]})
     return decoded
+
+
+def _storable(value: Any) -> bool:
+    # A forged cursor's strings reach the database as sort keys.
+    return storable(value) if isinstance(value, str) else True
 
 
 def encode_cursor(sort_key: Sequence[Any]) -> str:

@@ -10,7 +10,14 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.http.validators import PhoneNumber, not_blank
+from vitalbridge.http.validators import (
+    CalendarDate,
+    Email,
+    InputSchema,
+    PhoneNumber,
+    Text,
+    not_blank,
+)
 from vitalbridge.patient.countries import ISO_3166_ALPHA2
 from vitalbridge.patient.messages import SEXES, Address
 from vitalbridge.patient.mrn import SUPPLIED, normalise_mrn
@@ -27,6 +34,7 @@ def _has_a_letter(value: str) -> None:
 
 
 def _printable(value: str) -> None:
+    # Stricter than the shared text rule: no format or separator characters in a name.
     if not value.isprintable():
         raise ValidationError("Must not contain control characters.")
 
@@ -58,18 +66,20 @@ def _not_changeable(value: Any) -> None:
     raise ValidationError("The MRN is assigned once and cannot be changed.")
 
 
-class TidyString(fields.String):
+class TidyString(Text):
     """A string trimmed, with inner runs of whitespace collapsed to one space."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+    def tidy(self, text: str) -> str:
+        """Collapse whitespace (a pasted tab or newline becomes one space)."""
+        return " ".join(text.split())
 
 
-class Upper(fields.String):
+class Upper(Text):
     """A code compared case-insensitively, loaded trimmed and upper-case."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return normalise_mrn(super()._deserialize(value, attr, data, **kwargs))
+    def tidy(self, text: str) -> str:
+        """Trim and upper-case."""
+        return normalise_mrn(text)
 
 
 def _name(**options: Any) -> TidyString:
@@ -77,7 +87,7 @@ def _name(**options: Any) -> TidyString:
                 metadata={"description": "1 to 100 characters, trimmed."}, **options)
 
 
-class AddressBody(Schema):
+class AddressBody(InputSchema):
     """A postal address (replaced as a whole on update)."""
 
     line = TidyString(required=True, validate=[not_blank, validate.Length(max=200), _printable])
@@ -93,14 +103,14 @@ class AddressBody(Schema):
         return Address(**data)
 
 
-class RegisterPatientBody(Schema):
+class RegisterPatientBody(InputSchema):
     """POST /patients."""
 
     given_name = _name(required=True)
     family_name = _name(required=True)
-    birth_date = fields.Date(required=True, validate=_plausible_birth_date)
-    sex = fields.String(load_default="unknown", validate=validate.OneOf(SEXES))
-    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    birth_date = CalendarDate(required=True, validate=_plausible_birth_date)
+    sex = Text(load_default="unknown", validate=validate.OneOf(SEXES))
+    email = Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(load_default=None, allow_none=True,
                         metadata={"description": "Stored as E.164.", "example": "+12025550143"})
     address = fields.Nested(AddressBody, load_default=None, allow_none=True)
@@ -111,14 +121,14 @@ class RegisterPatientBody(Schema):
                        "date exists (otherwise 409 possible-duplicate)."})
 
 
-class UpdatePatientBody(Schema):
+class UpdatePatientBody(InputSchema):
     """PATCH /patients/{id}: only the fields sent change; null clears an optional one."""
 
     given_name = _name()
     family_name = _name()
-    birth_date = fields.Date(validate=_plausible_birth_date)
-    sex = fields.String(validate=validate.OneOf(SEXES))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    birth_date = CalendarDate(validate=_plausible_birth_date)
+    sex = Text(validate=validate.OneOf(SEXES))
+    email = Email(allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(allow_none=True)
     address = fields.Nested(AddressBody, allow_none=True)
     mrn = fields.Raw(validate=_not_changeable, metadata={"description": "Cannot be changed."})
@@ -133,13 +143,13 @@ class UpdatePatientBody(Schema):
 class PatientSearchArgs(PageArgs):
     """GET /patients query arguments (all optional, combined with AND)."""
 
-    q = fields.String(load_default=None, validate=[validate.Length(max=100), _searchable],
-                      metadata={"description": "Words of the name, any order."})
-    birth_date = fields.Date(load_default=None)
+    q = Text(load_default=None, validate=[validate.Length(max=100), _searchable],
+             metadata={"description": "Words of the name, any order."})
+    birth_date = CalendarDate(load_default=None)
     phone = PhoneNumber(load_default=None, metadata={"description": "Any format; compared "
                                                                     "as E.164."})
-    mrn = fields.String(load_default=None, validate=validate.Length(max=32),
-                        metadata={"description": "Exact, case-insensitive."})
+    mrn = Text(load_default=None, validate=validate.Length(max=32),
+               metadata={"description": "Exact, case-insensitive."})
 
 
 class PatientRegisteredSchema(AckSchema):

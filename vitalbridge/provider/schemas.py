@@ -8,16 +8,16 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
-from vitalbridge.http.validators import PhoneNumber, iana_timezone
+from vitalbridge.http.validators import (
+    Email,
+    InputSchema,
+    PhoneNumber,
+    Text,
+    Trimmed,
+    iana_timezone,
+)
 
 NAME_LENGTH = validate.Length(min=1, max=100)
-
-
-class Trimmed(fields.String):
-    """A string stripped of surrounding whitespace before it is validated."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
 def _name(**kwargs: Any) -> Trimmed:
@@ -25,29 +25,29 @@ def _name(**kwargs: Any) -> Trimmed:
                    **kwargs)
 
 
-class AddProviderBody(Schema):
+class AddProviderBody(InputSchema):
     """POST /providers. Unknown fields (tenant_id, active, version, id...) are refused."""
 
     given_name = _name(required=True)
     family_name = _name(required=True)
     specialty = _name(required=True)
-    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    email = Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(load_default=None, allow_none=True,
                         metadata={"description": "Stored in E.164, e.g. +12025550123."})
-    timezone = fields.String(load_default=None, allow_none=True, validate=iana_timezone,
-                             metadata={"description": "IANA zone; the tenant's when omitted.",
-                                       "example": "America/New_York"})
+    timezone = Text(load_default=None, allow_none=True, validate=iana_timezone,
+                    metadata={"description": "IANA zone; the tenant's when omitted.",
+                              "example": "America/New_York"})
 
 
-class UpdateProviderBody(Schema):
+class UpdateProviderBody(InputSchema):
     """PATCH /providers/{id}: only the fields sent change; null clears email or phone."""
 
     given_name = _name()
     family_name = _name()
     specialty = _name()
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    email = Email(allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(allow_none=True)
-    timezone = fields.String(validate=iana_timezone, metadata={"example": "Europe/Paris"})
+    timezone = Text(validate=iana_timezone, metadata={"example": "Europe/Paris"})
 
     @validates_schema(pass_original=True)
     def _not_empty(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:

@@ -11,7 +11,16 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime, utc_list
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.http.validators import iana_timezone, not_blank
+from vitalbridge.http.validators import (
+    CalendarDate,
+    InputSchema,
+    QueryArgs,
+    Text,
+    Timestamp,
+    Trimmed,
+    iana_timezone,
+    not_blank,
+)
 from vitalbridge.schedule.messages import LeaveStatus, parse_clock
 
 MAX_WINDOW = timedelta(days=31)
@@ -36,7 +45,7 @@ def _clock(**kwargs: Any) -> LocalTime:
                                               "pattern": _HH_MM.pattern}, **kwargs)
 
 
-class IntervalBody(Schema):
+class IntervalBody(InputSchema):
     """A local interval ``[start, end)`` of one day."""
 
     start = _clock()
@@ -50,18 +59,18 @@ class RuleBody(IntervalBody):
                              metadata={"description": "0 = Monday ... 6 = Sunday."})
 
 
-class WorkingHoursBody(Schema):
+class WorkingHoursBody(InputSchema):
     """PUT /providers/{id}/working-hours: the complete weekly rules (they replace all)."""
 
-    timezone = fields.String(load_default=None, validate=iana_timezone, metadata={
+    timezone = Text(load_default=None, validate=iana_timezone, metadata={
         "description": "IANA zone of the times; the provider's when omitted."})
-    effective_from = fields.Date(load_default=None, metadata={
+    effective_from = CalendarDate(load_default=None, metadata={
         "description": "First local date the rules apply; always when omitted."})
     rules = fields.List(fields.Nested(RuleBody), required=True, metadata={
         "description": "Several intervals a day are allowed (a lunch break is two)."})
 
 
-class OverrideBody(Schema):
+class OverrideBody(InputSchema):
     """PUT /providers/{id}/overrides/{date}: either ``intervals`` or ``closed: true``."""
 
     intervals = fields.List(fields.Nested(IntervalBody), validate=validate.Length(min=1))
@@ -74,12 +83,12 @@ class OverrideBody(Schema):
             raise ValidationError("Send either intervals or closed: true, not both or neither.")
 
 
-class LeaveRequestBody(Schema):
+class LeaveRequestBody(InputSchema):
     """POST /providers/{id}/leave-requests."""
 
-    start = fields.AwareDateTime(required=True, metadata={"example": "2027-03-14T09:00:00-04:00"})
-    end = fields.AwareDateTime(required=True, metadata={"description": "After start."})
-    reason = fields.String(required=True, validate=[not_blank, validate.Length(max=500)])
+    start = Timestamp(required=True, metadata={"example": "2027-03-14T09:00:00-04:00"})
+    end = Timestamp(required=True, metadata={"description": "After start."})
+    reason = Text(required=True, multiline=True, validate=[not_blank, validate.Length(max=500)])
 
     @validates_schema
     def _end_after_start(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -91,17 +100,15 @@ class LeaveListArgs(PageArgs):
     """GET /leave-requests filters."""
 
     provider_id = fields.UUID(load_default=None)
-    status = fields.String(load_default=None,
-                           validate=validate.OneOf([s.value for s in LeaveStatus]))
+    status = Text(load_default=None, validate=validate.OneOf([s.value for s in LeaveStatus]))
 
 
 
-
-class _Window(Schema):
+class _Window(QueryArgs):
     """A ``from``/``to`` window of at most 31 days."""
 
-    start = fields.AwareDateTime(required=True, data_key="from")
-    end = fields.AwareDateTime(required=True, data_key="to")
+    start = Timestamp(required=True, data_key="from")
+    end = Timestamp(required=True, data_key="to")
 
     @validates_schema
     def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -129,8 +136,10 @@ class AvailabilityArgs(_Window):
     provider_ids = fields.List(fields.UUID(), data_key="provider_id", load_default=list,
                                validate=validate.Length(max=MAX_PROVIDERS), metadata={
                                    "description": "Repeat for several providers."})
-    specialty = fields.String(load_default=None, validate=not_blank, metadata={
-        "description": "All active providers of this specialty (case-insensitive)."})
+    # Trimmed and capped like GET /providers?specialty= (a specialty is 1 to 100 characters).
+    specialty = Trimmed(load_default=None, validate=[not_blank, validate.Length(max=100)],
+                        metadata={"description": "All active providers of this specialty "
+                                                 "(case-insensitive)."})
     duration = fields.Integer(load_default=30, validate=validate.Range(min=5, max=480),
                               metadata={"description": "Minutes, 5 to 480 (default 30)."})
     step = fields.Integer(load_default=15, validate=[validate.Range(min=5, max=240),

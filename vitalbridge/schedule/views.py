@@ -14,6 +14,7 @@ from typing import Any
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
@@ -22,6 +23,7 @@ from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
+from vitalbridge.http.validators import date_in_range, strict_date
 from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, PermissionDenied
 from vitalbridge.messaging.messages import Role
 from vitalbridge.provider.messages import FindProviders, GetProvider, ProviderView
@@ -298,11 +300,15 @@ def _writable_provider(provider_id: uuid.UUID) -> ProviderView:
 
 
 def _date(text: str) -> date:
-    # fromisoformat also reads "20270315"; the contract's dates are YYYY-MM-DD only.
-    if len(text) == 10:
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise InvalidCommand("The date in the path is not YYYY-MM-DD.",
-                         errors={"date": ["Not a date; write YYYY-MM-DD."]})
+    # The contract's dates are YYYY-MM-DD only, in the range every date field accepts
+    # (year 1 or 9999 would overflow the local-day arithmetic: a 500, not a 422).
+    day = strict_date(text)
+    if day is None:
+        raise InvalidCommand("The date in the path is not YYYY-MM-DD.",
+                             errors={"date": ["Not a date; write YYYY-MM-DD."]})
+    try:
+        date_in_range(day)
+    except ValidationError as error:
+        raise InvalidCommand("The date in the path is out of range.",
+                             errors={"date": [str(m) for m in error.messages]}) from None
+    return day

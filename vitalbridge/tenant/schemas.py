@@ -7,27 +7,27 @@ from marshmallow import Schema, fields, validate
 from vitalbridge.http.pagination import PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.http.validators import iana_timezone, not_blank
+from vitalbridge.http.validators import InputSchema, Text, iana_timezone, not_blank
 from vitalbridge.tenant.messages import KEY_ROLES, MAX_NOTICE_MINUTES
 
 SLUG = validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
                        error="Lowercase letters, digits and inner hyphens, at most 63.")
 
 
-class CreateTenantBody(Schema):
+class CreateTenantBody(InputSchema):
     """POST /tenants."""
 
-    name = fields.String(required=True, validate=[not_blank, validate.Length(max=200)])
-    slug = fields.String(required=True, validate=SLUG)
-    timezone = fields.String(required=True, validate=iana_timezone,
-                             metadata={"example": "America/New_York"})
+    name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
+    slug = Text(required=True, validate=SLUG)
+    timezone = Text(required=True, validate=iana_timezone,
+                    metadata={"example": "America/New_York"})
 
 
-class CreateApiKeyBody(Schema):
+class CreateApiKeyBody(InputSchema):
     """POST /api-keys."""
 
-    name = fields.String(required=True, validate=[not_blank, validate.Length(max=200)])
-    role = fields.String(required=True, validate=validate.OneOf([r.value for r in KEY_ROLES]))
+    name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
+    role = Text(required=True, validate=validate.OneOf([r.value for r in KEY_ROLES]))
     provider_id = fields.UUID(load_default=None,
                               metadata={"description": "Required for role 'provider'."})
 
@@ -74,7 +74,7 @@ class ApiKeyPageSchema(PageSchema):
     items = fields.List(fields.Nested(ApiKeySchema))
 
 
-class UpdateTenantSettingsBody(Schema):
+class UpdateTenantSettingsBody(InputSchema):
     """PATCH /settings."""
 
     # strict: 30.0, "30" and true are not minutes.
