@@ -100,7 +100,8 @@ def test_a_replayed_key_creation_answers_without_the_secret(client, tenant, owne
     secret = first.get_json()["key"].rsplit("_", 1)[1]
     with owner_engine.connect() as conn:
         stored = conn.execute(text("SELECT response::text FROM idempotency_keys")).scalars().all()
-    assert stored and all(secret not in response for response in stored)
+    assert stored
+    assert all(secret not in response for response in stored)
 
 
 def test_provider_role_needs_a_provider_id(client, tenant):
