@@ -10,7 +10,6 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
-from marshmallow import RAISE
 
 from vitalbridge.appointment.messages import (
     AppointmentStatus,
@@ -41,7 +40,7 @@ PATIENT = "/patients/<uuid:patient_id>"
 @blueprint.get(f"{PATIENT}/appointments")
 @requires(*TENANT_ROLES)
 # A misspelt filter (?stauts=) must not silently widen the list: 422.
-@blueprint.arguments(PatientAppointmentArgs, location="query", unknown=RAISE)
+@blueprint.arguments(PatientAppointmentArgs, location="query")
 @blueprint.response(200, AppointmentPageSchema)
 def patient_appointments(args: dict[str, Any], patient_id: uuid.UUID) -> ResponseReturnValue:
     """View a patient's appointments, with provider and patient display names.
