@@ -18,8 +18,10 @@ same server, with the same client, duration and concurrency.
    code drives both. Every booking takes its own slot: booking number i goes to
    provider i % PROVIDERS and patient i % PATIENTS at 30-minute slot i // PROVIDERS
    from tomorrow 00:00 UTC, so none may answer 409. The status counts are printed.
-   For reference only, GET /health/ready (no auth; one pooled connection, two SELECTs)
-   is measured the same way in each round (``--no-reference`` skips it).
+   For reference only, two of the cheapest reads that touch the database are measured
+   the same way in each round (``--no-reference`` skips them): GET /health/ready (no
+   auth; one pooled connection, two SELECTs) and GET /api/v1/providers/{id} (the admin
+   key checked, then one provider row, in one read-only transaction).
 4. CPU seconds used per second of each measured phase by the client processes, the
    gunicorn processes and PostgreSQL (embedded only), and the machine's total, to show
    how the client shares the two CPUs with the server.
@@ -270,12 +272,13 @@ def machine_busy_seconds() -> float:
 
 @dataclass(frozen=True)
 class Target:
-    """What one client process sends: GET ``path``, or bookings of a clinic."""
+    """What one client process sends: GET ``path`` (with ``api_key`` if set), or bookings."""
 
     port: int
     clinic: Clinic | None  # None: GET path
     first_number: int = 0
     path: str = "/health/live"
+    api_key: str | None = None
 
 
 @dataclass
@@ -319,7 +322,8 @@ def _send(conn: http.client.HTTPConnection, target: Target, number: int,
           result: ClientResult) -> int:
     if target.clinic is None:
         method, path, body = "GET", target.path, None
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = (
+            {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {})
     else:
         method, path, body = "POST", "/api/v1/appointments", target.clinic.booking(number)
         headers = {"Authorization": f"Bearer {target.clinic.api_key}",
@@ -450,9 +454,9 @@ def throughput(seconds: float, concurrency: int, rounds: int, with_ready: bool) 
                     number += booking.numbers_used()
                     measured = [plain, booking]
                     if with_ready:
-                        measured.append(drive("GET /health/ready (reference)",
-                                              Target(port, None, path="/health/ready"),
-                                              concurrency, seconds / rounds, meters))
+                        measured += [drive(name, reference, concurrency, seconds / rounds,
+                                           meters)
+                                     for name, reference in _references(port, clinic)]
                     phases = measured if not phases else [
                         total.joined(more) for total, more in zip(phases, measured, strict=True)]
             errors = _error_lines(log)
@@ -465,6 +469,14 @@ def throughput(seconds: float, concurrency: int, rounds: int, with_ready: bool) 
           f"transactions (pool checkouts), {sql['execute']} statements through the engine "
           f"(BEGIN, COMMIT and pool pings not included), {sql['commit']} commits")
     print(f"code: {_code_state()}")
+
+
+def _references(port: int, clinic: Clinic) -> list[tuple[str, Target]]:
+    """Endpoints measured for reference: the cheapest reads that touch the database."""
+    provider = f"/api/v1/providers/{clinic.provider_ids[0]}"
+    return [("GET /health/ready (reference)", Target(port, None, path="/health/ready")),
+            ("GET /api/v1/providers/{id} (reference)",
+             Target(port, None, path=provider, api_key=clinic.api_key))]
 
 
 def _postgres(cpu: dict[str, float]) -> str:

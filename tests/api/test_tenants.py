@@ -81,6 +81,22 @@ def test_admin_creates_a_key_that_works_and_is_shown_once(client, tenant):
     assert client.get("/api/v1/api-keys", headers=bearer(secret)).status_code == 403
 
 
+def test_a_new_keys_location_answers_the_key_without_its_secret(client, tenant):
+    created = client.post("/api/v1/api-keys", json={"name": "desk", "role": "staff"},
+                          headers=bearer(tenant.admin_key))
+    location = created.headers["Location"]
+    assert location.endswith(f"/api/v1/api-keys/{created.json['id']}")
+    one = client.get(location, headers=bearer(tenant.admin_key))
+    assert one.status_code == 200
+    assert one.headers["ETag"] == '"1"'
+    assert one.json["name"] == "desk"
+    assert one.json["role"] == "staff"
+    assert one.json["revoked_at"] is None
+    assert "key" not in one.json
+    assert "secret_hash" not in one.json
+    assert client.get(location, headers=bearer(created.json["key"])).status_code == 403
+
+
 def test_only_the_hash_of_a_secret_is_stored(client, tenant, owner_engine):
     secret = tenant.admin_key.rsplit("_", 1)[1]
     with owner_engine.connect() as conn:
@@ -139,6 +155,8 @@ def test_another_tenants_key_is_404(client, tenant, other_tenant):
     response = client.post(f"/api/v1/api-keys/{foreign_key_id}/revoke",
                            headers=bearer(tenant.admin_key))
     assert response.status_code == 404
+    assert client.get(f"/api/v1/api-keys/{foreign_key_id}",
+                      headers=bearer(tenant.admin_key)).status_code == 404
     assert client.get("/api/v1/api-keys",
                       headers=bearer(other_tenant.admin_key)).status_code == 200
 

@@ -175,6 +175,13 @@ class ListApiKeys(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GetApiKey(Query):
+    """One of the asking tenant's keys, never its secret; None if it has no such key."""
+
+    key_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
 class GetTenantSettings(Query):
     """The asking tenant's booking settings; the defaults when it never saved any."""
 

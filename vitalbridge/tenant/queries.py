@@ -10,6 +10,7 @@ from vitalbridge.tenant.messages import (
     ApiKeyView,
     AuthenticateApiKey,
     FindTenantBySlug,
+    GetApiKey,
     GetTenant,
     GetTenantSettings,
     ListApiKeys,
@@ -68,11 +69,19 @@ def list_api_keys(query: ListApiKeys, ctx: ReadContext) -> list[ApiKeyView]:
     stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if query.after:
         stmt = stmt.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(*query.after))
-    return [
-        ApiKeyView(id=k.id, name=k.name, role=k.role, provider_id=k.provider_id,
-                   created_at=k.created_at, revoked_at=k.revoked_at, version=k.version)
-        for k in ctx.session.scalars(stmt.limit(query.limit + 1))
-    ]
+    return [_api_key_view(k) for k in ctx.session.scalars(stmt.limit(query.limit + 1))]
+
+
+def get_api_key(query: GetApiKey, ctx: ReadContext) -> ApiKeyView | None:
+    """One key of the tenant (row-level security hides every other tenant's)."""
+    key = ctx.session.get(ApiKey, (ctx.principal.scope, query.key_id))
+    return _api_key_view(key) if key else None
+
+
+def _api_key_view(key: ApiKey) -> ApiKeyView:
+    return ApiKeyView(id=key.id, name=key.name, role=key.role, provider_id=key.provider_id,
+                      created_at=key.created_at, revoked_at=key.revoked_at,
+                      version=key.version)
 
 
 def get_tenant_settings(query: GetTenantSettings, ctx: ReadContext) -> TenantSettingsView:
@@ -93,6 +102,7 @@ def _tenant_view(tenant: Tenant) -> TenantView:
 QUERY_HANDLERS = {
     AuthenticateApiKey: authenticate_api_key,
     ListTenants: list_tenants,
+    GetApiKey: get_api_key,
     GetTenant: get_tenant,
     FindTenantBySlug: find_tenant_by_slug,
     ListApiKeys: list_api_keys,

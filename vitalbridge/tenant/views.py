@@ -22,6 +22,7 @@ from vitalbridge.tenant import schemas
 from vitalbridge.tenant.messages import (
     CreateApiKey,
     CreateTenant,
+    GetApiKey,
     GetTenant,
     GetTenantSettings,
     ListApiKeys,
@@ -80,7 +81,7 @@ def create_api_key(body: dict[str, Any]) -> ResponseReturnValue:
     command = CreateApiKey(name=body["name"], role=Role(body["role"]),
                            provider_id=body["provider_id"])
     return send_command(command, created=True, location=lambda ack: url_for(
-        "tenants.list_api_keys"))
+        "tenants.get_api_key", key_id=ack.id))
 
 
 def _require_active_provider(provider_id: uuid.UUID) -> None:
@@ -102,6 +103,15 @@ def list_api_keys(args: dict[str, Any]) -> ResponseReturnValue:
         ListApiKeys(limit=args["limit"], after=timestamp_id_cursor(args["cursor"])),
         current_principal())
     return page_response(rows, args["limit"], _by_creation)
+
+
+@blueprint.get("/api-keys/<uuid:key_id>")
+@requires(Role.ADMIN)
+@blueprint.response(200, schemas.ApiKeySchema)
+def get_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    """One API key, without its secret (admin)."""
+    return single(services().queries.ask(GetApiKey(key_id=key_id), current_principal()),
+                  "API key")
 
 
 @blueprint.post("/api-keys/<uuid:key_id>/revoke")
