@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import text
 
 from vitalbridge import create_app
+from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal, Role
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.tenant.messages import CreateTenant
@@ -94,6 +96,85 @@ def test_a_refused_command_is_audited_without_its_change(app, owner_engine):
         tenants = conn.execute(text("SELECT count(*) FROM tenants")).scalar_one()
     assert outcomes == ["succeeded", "refused:slug-taken"]
     assert tenants == 1
+
+
+PLATFORM = Principal(role=Role.PLATFORM_ADMIN)
+
+
+def claim_key(app, key="k-1", request_hash="h"):
+    return idempotency.claim(app.extensions["vitalbridge"].db.sessions,
+                             tenant_id=PLATFORM.scope, key=key, request_hash=request_hash,
+                             ttl_hours=24, lock_seconds=60)
+
+
+def refuse_with_a_claim(app, describe):
+    """Take slug "twin", then send CreateTenant for it again under a claimed key."""
+    bus = app.extensions["vitalbridge"].commands
+    command = CreateTenant(name="Twin", slug="twin", timezone="UTC")
+    with app.app_context():
+        bus.dispatch(command, CommandContext(principal=PLATFORM))
+        claimed = claim_key(app)
+        context = CommandContext(principal=PLATFORM, idempotency=claimed,
+                                 describe_refusal=describe)
+        bus.dispatch(command, context)
+
+
+def refusals(owner_engine):
+    with owner_engine.connect() as conn:
+        audit = conn.execute(text("SELECT outcome FROM audit_log "
+                                  "WHERE outcome LIKE 'refused:%'")).scalars().all()
+        keys = conn.execute(text("SELECT response, completed_at IS NOT NULL "
+                                 "FROM idempotency_keys")).all()
+    return audit, [tuple(row) for row in keys]
+
+
+def test_a_refusal_and_the_keys_answer_commit_together(app, owner_engine):
+    def describe(refused):
+        return idempotency.Problem(status=refused.status, body={"type": refused.type})
+
+    with pytest.raises(Exception, match="already in use"):
+        refuse_with_a_claim(app, describe)
+    kept = {"refused": {"status": 409, "problem": {"type": "slug-taken"}}}
+    assert refusals(owner_engine) == (["refused:slug-taken"], [(kept, True)])
+    replay = claim_key(app)
+    assert replay == idempotency.Replay(
+        response=idempotency.Problem(status=409, body={"type": "slug-taken"}))
+
+
+def test_a_refusal_whose_answer_cannot_be_stored_leaves_neither(app, owner_engine):
+    """The answer fails in the audit row's transaction: no audit row, and the key is free."""
+    def unstorable(refused):
+        return idempotency.Problem(status=refused.status, body={"detail": "\x00"})
+
+    with pytest.raises(sqlalchemy.exc.DataError):
+        refuse_with_a_claim(app, unstorable)
+    assert refusals(owner_engine) == ([], [])
+
+
+def test_a_refusal_is_audited_but_not_kept_once_the_claim_was_taken_over(app, owner_engine):
+    def take_over_then_describe(refused):
+        with owner_engine.begin() as conn:  # a later request took the key over meanwhile
+            conn.execute(text("UPDATE idempotency_keys SET claim_token = gen_random_uuid()"))
+        return idempotency.Problem(status=refused.status, body={"type": refused.type})
+
+    with pytest.raises(Exception, match="already in use"):
+        refuse_with_a_claim(app, take_over_then_describe)
+    assert refusals(owner_engine) == (["refused:slug-taken"], [(None, False)])
+
+
+def test_a_refusal_without_a_description_releases_the_key(app, owner_engine):
+    with pytest.raises(Exception, match="already in use"):
+        refuse_with_a_claim(app, None)
+    assert refusals(owner_engine) == (["refused:slug-taken"], [])
+
+
+def test_a_failing_handler_releases_its_claimed_key(isolated_app, owner_engine):
+    bus = isolated_app.extensions["vitalbridge"].commands
+    context = CommandContext(principal=PLATFORM, idempotency=claim_key(isolated_app),
+                             describe_refusal=lambda refused: pytest.fail("not a refusal"))
+    with isolated_app.app_context(), pytest.raises(RuntimeError):
+        bus.dispatch(ExplodingCommand(), context)
+    assert counts(owner_engine)["idempotency_keys"] == 0
 
 
 def test_each_command_type_has_exactly_one_handler(app):

@@ -6,11 +6,12 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 
 from vitalbridge.http.auth import current_principal
+from vitalbridge.http.problems import PROBLEM_JSON
 from vitalbridge.messaging import idempotency
-from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.errors import DomainError, InvalidCommand
 from vitalbridge.messaging.messages import Ack, Command
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.services import services
@@ -31,14 +32,34 @@ def send_command(command: Command, *, created: bool = False,
     if key is not None:
         outcome = _claim(key, principal.scope)
         if isinstance(outcome, idempotency.Replay):
-            reply = _reply(Ack.from_json(outcome.response), created, location)
-            reply.headers["Idempotent-Replayed"] = "true"
-            return reply
+            return _replayed(outcome, created, location)
         claim = outcome
     context = CommandContext(principal=principal, request_id=g.get("request_id"),
-                             idempotency=claim)
+                             idempotency=claim, describe_refusal=_problem_response)
     ack = services().commands.dispatch(command, context)
     return _reply(ack, created, location)
+
+
+def _replayed(replay: idempotency.Replay, created: bool, location: Locate | None) -> Response:
+    """The first answer to this key again: the acknowledgement, or the refusal's problem."""
+    answer = replay.response
+    if isinstance(answer, idempotency.Problem):
+        reply = Response(json.dumps(answer.body), status=answer.status, mimetype=PROBLEM_JSON)
+    else:
+        reply = _reply(Ack.from_json(answer), created, location)
+    reply.headers["Idempotent-Replayed"] = "true"
+    return reply
+
+
+def _problem_response(refused: DomainError) -> idempotency.Problem:
+    """What the app's error handler answers ``refused`` with, to keep for the key.
+
+    Asking the handler itself (not rebuilding its body here) keeps the replay identical
+    to the first answer, request_id included.
+    """
+    app = current_app
+    response = app.make_response(app.handle_user_exception(refused))
+    return idempotency.Problem(status=response.status_code, body=response.get_json())
 
 
 def _claim(key: str, scope: object) -> idempotency.Claim | idempotency.Replay:

@@ -62,12 +62,16 @@ class CommandBus:
         self._constraint_errors[name] = error
 
     def dispatch(self, command: Command, context: CommandContext) -> Ack:
-        """Run ``command`` in one transaction; refused commands leave an audit row."""
+        """Run ``command`` in one transaction; refused commands leave an audit row.
+
+        A claimed idempotency key keeps the command's answer: its acknowledgement, or
+        the problem a handler refused it with (see ``idempotency.keeps``). Any other
+        failure releases the key, so that a retry runs the command again.
+        """
         try:
             return self._run(command, context)
         except DomainError as refused:
-            self._release(context)
-            self._audit_refusal(command, context, refused)
+            self._refused(command, context, refused)
             raise
         except BaseException:
             self._release(context)
@@ -90,11 +94,42 @@ class CommandBus:
         if context.idempotency is not None:
             idempotency.release(self._db.sessions, context.idempotency)
 
+    def _refused(self, command: Command, context: CommandContext,
+                 refused: DomainError) -> None:
+        """Audit a refusal; a claimed key keeps it as its answer, or is released."""
+        try:
+            kept = self._audit_refusal(command, context, refused)
+        except BaseException:
+            self._release(context)  # nothing was stored: a retry runs the command again
+            raise
+        if not kept:
+            self._release(context)
+
     def _audit_refusal(self, command: Command, context: CommandContext,
-                       refused: DomainError) -> None:
+                       refused: DomainError) -> bool:
+        """Write the refusal's audit row and, in the same transaction, the key's answer.
+
+        Returns whether the key keeps the refusal as its answer.
+        """
+        problem = _problem_to_keep(context, refused)
+        # Both rows live in the principal's scope, which is the tenant the claim was
+        # taken in (the platform scope for a platform key): row-level security admits
+        # both, and they commit together or not at all.
         with self._db.sessions() as session, session.begin():
             set_tenant(session, context.principal.scope)
             record_audit(session, context, command, None, f"refused:{refused.type}")
+            if problem is None or context.idempotency is None:
+                return False
+            return idempotency.keep_refusal(session, context.idempotency, problem)
+
+
+def _problem_to_keep(context: CommandContext,
+                     refused: DomainError) -> idempotency.Problem | None:
+    """The answer a claimed key keeps for ``refused``, or None to release the claim."""
+    if (context.idempotency is None or context.describe_refusal is None
+            or not idempotency.keeps(refused)):
+        return None
+    return context.describe_refusal(refused)
 
 
 def _constraint_name(error: IntegrityError) -> str:

@@ -3,11 +3,14 @@
 A claim row is written in its own short transaction before the command runs, so a
 concurrent second request sees it at once (409 while in flight). The response is
 stored by the command's own unit of work, in the same transaction as its effect:
-either both exist or neither does.
+either both exist or neither does. A command its handler refused keeps its problem
+response the same way, in the transaction of the refusal's audit row; a command that
+failed otherwise releases the claim, so that a retry runs it afresh.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant
-from vitalbridge.messaging.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from vitalbridge.messaging.errors import DomainError, IdempotencyKeyInFlight, IdempotencyKeyReused
 
 _CLAIM = text("""
 INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token)
@@ -55,10 +58,30 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """The problem response (status and body) a refused command answered."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Replay:
     """The key was used before with the same request: answer what was answered then."""
 
-    response: dict[str, Any]
+    response: dict[str, Any] | Problem  # the acknowledgement's JSON, or the refusal
+
+
+# The refusals a retry with the same key must meet again: what the command found in the
+# data (no such thing, a rule broken, a stale version) and was refused for. Running it
+# again might now succeed: a second outcome for one key. Not kept: 403 and 422, which
+# are about the key's role or the request's fields (a corrected request runs), and the
+# in-flight 409, which is about another request holding the key.
+_KEPT_STATUSES = frozenset({404, 409, 412})
+
+# A stored refusal is {"refused": {"status": ..., "problem": {...}}}; an acknowledgement
+# always has "id" and "version", so the two never look alike.
+_REFUSED = "refused"
 
 
 def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, key: str,
@@ -80,17 +103,44 @@ def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, key: str,
         raise IdempotencyKeyInFlight(
             "The first request with this Idempotency-Key is still being processed."
         )
-    return Replay(response=existing.response)
+    return Replay(response=_answer(existing.response))
 
 
 def complete(session: Session, claimed: Claim, response_json: str) -> None:
     """Store the response inside the command's transaction; fail if the claim was lost."""
-    params = {"tenant": claimed.tenant_id, "key": claimed.key, "token": claimed.token,
-              "response": response_json}
-    if session.execute(_COMPLETE, params).rowcount != 1:  # type: ignore[attr-defined]
+    if not _store(session, claimed, response_json):
         # The claim outlived IDEMPOTENCY_LOCK_SECONDS and another request took it over:
         # rolling back keeps the promise of exactly one effect.
         raise IdempotencyKeyInFlight("The idempotency claim expired while the command ran.")
+
+
+def keeps(refused: DomainError) -> bool:
+    """Whether a handler's refusal is the key's answer for good (else the claim goes)."""
+    return refused.status in _KEPT_STATUSES and not isinstance(refused, IdempotencyKeyInFlight)
+
+
+def keep_refusal(session: Session, claimed: Claim, problem: Problem) -> bool:
+    """Store a refusal inside ``session``'s transaction (the refusal's audit row's).
+
+    The session must be scoped to the claim's tenant. Returns False, storing nothing,
+    when the claim was lost to a later request: the refusal stands and is audited all
+    the same, but the key now belongs to that request.
+    """
+    stored = {_REFUSED: {"status": problem.status, "problem": problem.body}}
+    return _store(session, claimed, json.dumps(stored))
+
+
+def _store(session: Session, claimed: Claim, response_json: str) -> bool:
+    params = {"tenant": claimed.tenant_id, "key": claimed.key, "token": claimed.token,
+              "response": response_json}
+    return session.execute(_COMPLETE, params).rowcount == 1  # type: ignore[attr-defined]
+
+
+def _answer(stored: dict[str, Any]) -> dict[str, Any] | Problem:
+    if set(stored) == {_REFUSED}:
+        refused = stored[_REFUSED]
+        return Problem(status=refused["status"], body=refused["problem"])
+    return stored
 
 
 def release(sessions: sessionmaker[Session], claimed: Claim) -> None:

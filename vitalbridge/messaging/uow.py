@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant, table_of
 from vitalbridge.messaging import idempotency
-from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.errors import DomainError, InvalidCommand
+from vitalbridge.messaging.idempotency import Problem
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal
 from vitalbridge.messaging.model import AuditEntry, OutboxEvent
 
@@ -42,6 +44,9 @@ class CommandContext:
     correlation_id: str | None = None
     causation_id: str | None = None
     idempotency: idempotency.Claim | None = None
+    # How the caller answers a refusal (its HTTP problem response): what a claimed key
+    # keeps when the handler refuses the command. Without it a refusal releases the key.
+    describe_refusal: Callable[[DomainError], Problem] | None = None
 
 
 class UnitOfWork:
