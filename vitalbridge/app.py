@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask
 from flask_alembic import Alembic
-from flask_smorest import Api
 
 from config.settings import load_settings
 from vitalbridge.appointment.patient_views import blueprint as patient_appointment_api
@@ -59,7 +58,7 @@ def _register_migrations(app: Flask) -> None:
 def _register_http(app: Flask) -> None:
     request_id.init_request_ids(app)
     content_type.init_content_type_check(app)
-    api = Api(app)
+    api = docs.ProblemApi(app)  # errors documented as problem+json
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)

@@ -8,15 +8,13 @@ documented headers, and a body that validates against the documented schema. The
 operations are read from the document itself, so a new endpoint is fuzzed without
 editing this file. Generation is derandomized: CI replays the same requests each run.
 
-The document's error responses are wrong (they name flask-smorest's Error schema, the
-app answers problem+json); until the app fixes them they are corrected here, and a
-strict xfail says so.
+Error answers are checked like the others: the document declares them as problem+json
+with its Problem schema (tests/api/test_openapi_problems.py checks that it does).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -60,25 +58,6 @@ CHECKS: list[CheckFunction] = [
     response_schema_conformance,
 ]
 
-# RFC 9457 as API.md states it, plus the members the app adds (request_id, rule details).
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string", "minLength": 1},
-        "title": {"type": "string", "minLength": 1},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": {"type": "string"},
-        "errors": {"type": "object",
-                   "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-        "request_id": {"type": "string"},
-    },
-}
-# flask-smorest's default error schema ({code, status, message, errors}): not what the
-# app sends. See test_served_document_describes_errors_as_problem_json.
-SMOREST_ERROR_REF = "#/components/schemas/Error"
-
-
 def _documented_operations() -> list[tuple[str, str]]:
     """(METHOD, path) of every operation in the served document, read at collection."""
     # The document is built from the routes alone: this app never opens a connection
@@ -92,40 +71,6 @@ def _documented_operations() -> list[tuple[str, str]]:
 
 
 OPERATIONS = _documented_operations()
-
-
-def _response_objects(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every response object written out in ``document``: shared ones and inline ones."""
-    yield from document.get("components", {}).get("responses", {}).values()
-    for item in document["paths"].values():
-        for method in (m for m in item if m in HTTP_METHODS):
-            yield from (r for r in item[method].get("responses", {}).values()
-                        if "$ref" not in r)
-
-
-def _errors_as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with every flask-smorest ``Error`` response rewritten as problem+json.
-
-    A stand-in until the app documents its errors itself: it touches only responses that
-    still name flask-smorest's schema, so it does nothing once the document is fixed.
-    """
-    for response in _response_objects(document):
-        content = response.get("content", {})
-        if content.get("application/json", {}).get("schema") == {"$ref": SMOREST_ERROR_REF}:
-            response["content"] = {"application/problem+json": {"schema": PROBLEM_SCHEMA}}
-    return document
-
-
-def _error_media_types(document: dict[str, Any]) -> Iterator[tuple[str, str, list[str]]]:
-    """(operation, status, media types) of each documented 4xx, 5xx and default answer."""
-    shared = document.get("components", {}).get("responses", {})
-    for path, item in document["paths"].items():
-        for method in (m for m in item if m in HTTP_METHODS):
-            for status, response in item[method].get("responses", {}).items():
-                if status == "default" or status[0] in "45":
-                    if "$ref" in response:
-                        response = shared[response["$ref"].rsplit("/", 1)[-1]]
-                    yield f"{method.upper()} {path}", status, sorted(response.get("content", {}))
 
 
 @dataclass(frozen=True)
@@ -150,10 +95,9 @@ def served_document(app: Flask) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def api_schema(app: Flask, served_document: dict[str, Any]) -> BaseSchema:
-    """The served document (errors as the contract says), its requests sent to the app."""
-    # What schemathesis.openapi.from_wsgi does, with the error responses corrected first.
-    schema = schemathesis.openapi.from_dict(
-        _errors_as_problem_json(copy.deepcopy(served_document)))
+    """The served document, its requests sent to the app."""
+    # What schemathesis.openapi.from_wsgi does, without fetching the document again.
+    schema = schemathesis.openapi.from_dict(served_document)
     schema.app = app
     schema.location = SPEC_PATH
     return schema
@@ -240,18 +184,3 @@ def test_every_documented_operation_is_fuzzed(served_document: dict[str, Any]) -
               for method in item if method in HTTP_METHODS}
     assert served == set(OPERATIONS)
     assert any(path.startswith(PLATFORM_PREFIX) for _, path in OPERATIONS)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING spec-errors: the document describes every error response (default, 422) as "
-    "application/json with flask-smorest's Error schema {code, status: string, message}, "
-    "but the app answers RFC 9457 application/problem+json {type, title, status: int, "
-    "detail, errors} (API.md, vitalbridge/http/problems.py). The fuzz test corrects the "
-    "document with _errors_as_problem_json meanwhile; once the app documents its errors, "
-    "remove this mark and that function."))
-def test_served_document_describes_errors_as_problem_json(
-        served_document: dict[str, Any]) -> None:
-    wrong = [f"{operation} {status}: {types}"
-             for operation, status, types in _error_media_types(served_document)
-             if types != ["application/problem+json"]]
-    assert not wrong, f"{len(wrong)} error responses not problem+json, e.g. {wrong[:3]}"

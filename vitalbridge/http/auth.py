@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
+from flask_smorest import Blueprint
 
+from vitalbridge.http.docs import problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.services import services
@@ -30,7 +32,7 @@ class Unauthenticated(DomainError):
 
 
 def requires(*roles: Role) -> Callable[[F], F]:
-    """Authenticate the request and allow it only for ``roles``."""
+    """Authenticate the request and allow it only for ``roles``; document both answers."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -46,9 +48,18 @@ def requires(*roles: Role) -> Callable[[F], F]:
                     )
                 return view(*args, **kwargs)
 
-        return guarded  # type: ignore[return-value]
+        # Documented where it is decided: every guarded operation may answer 401 and 403.
+        documented: F = Blueprint.doc(responses=_auth_responses(roles))(guarded)
+        return documented
 
     return decorate
+
+
+def _auth_responses(roles: tuple[Role, ...]) -> dict[int, object]:
+    allowed = ", ".join(role.value for role in roles)
+    return {401: "UNAUTHORIZED",  # flask-smorest's name of the shared 401 response
+            403: problem_response(f"The key's role may not do this; allowed: {allowed} "
+                                  "(forbidden).")}
 
 
 def presented_key() -> ParsedKey:
