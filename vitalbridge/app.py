@@ -15,6 +15,7 @@ from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
 from vitalbridge.demo import demo
 from vitalbridge.http import content_type, docs, health, metrics, problems, request_id
+from vitalbridge.http.audit import blueprint as audit_api
 from vitalbridge.http.events import blueprint as events_api
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
@@ -28,7 +29,7 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
-API_BLUEPRINTS = [events_api, tenant_api, provider_api, patient_api, schedule_api,
+API_BLUEPRINTS = [events_api, audit_api, tenant_api, provider_api, patient_api, schedule_api,
                   appointment_api, patient_appointment_api]
 
 

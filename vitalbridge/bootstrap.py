@@ -10,7 +10,7 @@ from vitalbridge.appointment import handlers as appointment_handlers
 from vitalbridge.appointment import queries as appointment_queries
 from vitalbridge.appointment import subscribers as appointment_subscribers
 from vitalbridge.db import build_database
-from vitalbridge.messaging import feed
+from vitalbridge.messaging import audit_trail, feed
 from vitalbridge.messaging.broker import build_publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.signals import EventSignals
@@ -40,7 +40,7 @@ def bootstrap(settings: Settings) -> Services:
     """Build the database, the buses and the event signals, and register every domain."""
     db = build_database(settings)
     commands, queries, signals = CommandBus(db), QueryBus(db), EventSignals()
-    for query_type, query_handler in feed.QUERY_HANDLERS.items():
+    for query_type, query_handler in (feed.QUERY_HANDLERS | audit_trail.QUERY_HANDLERS).items():
         queries.register(query_type, query_handler)
     for handlers, query_handlers, subscribers in DOMAINS:
         for command_type, handler in handlers.COMMAND_HANDLERS.items():

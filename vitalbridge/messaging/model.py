@@ -110,7 +110,14 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_audit_log_tenant_id_occurred_at", "tenant_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        # migrations/0010: GET /audit?target_id= and ?actor= without scanning the table.
+        Index("ix_audit_log_target", "tenant_id", "target_id", "occurred_at", "id",
+              postgresql_where=text("target_id IS NOT NULL")),
+        Index("ix_audit_log_actor", "tenant_id", "actor_key_id", "occurred_at", "id",
+              postgresql_where=text("actor_key_id IS NOT NULL")),
+    )
 
 
 class IdempotencyRecord(Base):
