@@ -21,6 +21,7 @@ from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
 from vitalbridge.patient.views import blueprint as patient_api
 from vitalbridge.provider.views import blueprint as provider_api
+from vitalbridge.reporting.views import blueprint as reporting_api
 from vitalbridge.schedule.views import blueprint as schedule_api
 from vitalbridge.scheduler import scheduler_cli
 from vitalbridge.services import EXTENSION_KEY
@@ -30,7 +31,7 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
 API_BLUEPRINTS = [events_api, audit_api, tenant_api, provider_api, patient_api, schedule_api,
-                  appointment_api, patient_appointment_api]
+                  appointment_api, patient_appointment_api, reporting_api]
 
 
 def create_app(**overrides: Any) -> Flask:

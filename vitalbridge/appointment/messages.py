@@ -12,7 +12,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from vitalbridge.messaging.messages import Command, Event, Query
 
@@ -27,6 +27,12 @@ class AppointmentStatus(enum.StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
+
+
+# The statuses that hold the provider's and the patient's time (the exclusion
+# constraints of the appointments table cover exactly these).
+ACTIVE_STATUSES = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN,
+                             AppointmentStatus.COMPLETED})
 
 
 # Commands ---------------------------------------------------------------------------
@@ -222,6 +228,27 @@ class BusyPeriod:
     start: datetime
     end: datetime
     status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentPeriods(Query):
+    """Every appointment of ``provider_ids`` overlapping ``[start, end)``, any status.
+
+    For reports: answers ``{provider_id: [AppointmentSpan, ...]}`` (every provider asked
+    is a key), sorted by start; one statement whatever the providers.
+    """
+
+    provider_ids: tuple[uuid.UUID, ...]
+    start: datetime
+    end: datetime
+
+
+class AppointmentSpan(NamedTuple):
+    """One appointment as a report counts it: when, and the status it has now."""
+
+    start: datetime
+    end: datetime
+    status: AppointmentStatus
 
 
 @dataclass(frozen=True)

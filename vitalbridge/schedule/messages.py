@@ -348,3 +348,37 @@ class Availability:
     step: timedelta
     not_before: datetime
     providers: list[ProviderSlots]
+
+
+@dataclass(frozen=True)
+class ProviderZone:
+    """A provider asked about, with its own zone (for hours written in no other zone)."""
+
+    provider_id: uuid.UUID
+    default_timezone: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkingPeriods(Query):
+    """Each provider's working time in ``[start, end)``, for reports: one statement.
+
+    Working time is the weekly rules (date overrides win on their dates) minus approved
+    leave, as availability computes it.
+    """
+
+    providers: tuple[ProviderZone, ...]
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class WorkingTime:
+    """The answer of WorkingPeriods for one provider, in the order asked.
+
+    ``timezone`` is the zone its working hours are written in (its own when none were
+    set); ``periods`` are UTC ``(start, end)`` pairs, sorted, disjoint, inside the window.
+    """
+
+    provider_id: uuid.UUID
+    timezone: str
+    periods: tuple[tuple[datetime, datetime], ...]

@@ -32,6 +32,7 @@ from vitalbridge.schedule.calendar import (
     Period,
     WeeklyRule,
     free_slots,
+    subtract,
     working_periods,
 )
 from vitalbridge.schedule.messages import (
@@ -47,6 +48,8 @@ from vitalbridge.schedule.messages import (
     ScheduleView,
     ViewSchedule,
     WorkingHoursView,
+    WorkingPeriods,
+    WorkingTime,
     parse_clock,
 )
 from vitalbridge.schedule.model import LeaveRequest, ScheduleOverride, WorkingHours
@@ -118,6 +121,20 @@ def get_availability(query: GetAvailability, ctx: ReadContext) -> Availability:
                                      slots=slots))
     return Availability(start=window.start, end=window.end, duration=query.duration,
                         step=query.step, not_before=query.not_before, providers=answers)
+
+
+def working_time(query: WorkingPeriods, ctx: ReadContext) -> list[WorkingTime]:
+    """Working periods minus approved leave of every provider asked: one statement."""
+    window = Period(query.start, query.end)
+    calendars = _calendars(ctx, tuple(p.provider_id for p in query.providers), window)
+    answers = []
+    for asked in query.providers:
+        calendar = calendars[asked.provider_id]
+        zone = ZoneInfo(calendar.timezone or asked.default_timezone)
+        worked = subtract(calendar.working(zone, window), [p for _, p in calendar.leave])
+        answers.append(WorkingTime(provider_id=asked.provider_id, timezone=zone.key,
+                                   periods=tuple((p.start, p.end) for p in worked)))
+    return answers
 
 
 @dataclass(frozen=True)
@@ -225,4 +242,5 @@ QUERY_HANDLERS = {
     ListLeaveRequests: list_leave_requests,
     ViewSchedule: view_schedule,
     GetAvailability: get_availability,
+    WorkingPeriods: working_time,
 }

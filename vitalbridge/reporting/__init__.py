@@ -1,0 +1,1 @@
+"""Reports: answers composed from other domains' queries; this package owns no table."""

@@ -1,0 +1,138 @@
+"""GET /api/v1/reports/utilization: composed from the provider, schedule and appointment
+domains' answers, asked in one read snapshot; the arithmetic is in ``utilization``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+
+from vitalbridge.appointment.messages import AppointmentPeriods, AppointmentSpan
+from vitalbridge.http.auth import requires
+from vitalbridge.http.pagination import decode_cursor, encode_cursor
+from vitalbridge.http.queries import ask, one_snapshot
+from vitalbridge.messaging.errors import InvalidCommand
+from vitalbridge.messaging.messages import Role
+from vitalbridge.provider.messages import FindProviders, ListProviders, ProviderView
+from vitalbridge.reporting import schemas
+from vitalbridge.reporting.utilization import ProviderUsage, daily_usage, totals, utc_cover
+from vitalbridge.schedule.messages import ProviderZone, WorkingPeriods, WorkingTime
+
+blueprint = Blueprint("reports", __name__, url_prefix="/api/v1",
+                      description="Reports over the tenant's schedules and appointments.")
+
+NameKey = tuple[str, str, uuid.UUID]
+
+
+@blueprint.get("/reports/utilization")
+@requires(Role.ADMIN)
+@blueprint.arguments(schemas.UtilizationArgs, location="query")
+@blueprint.response(200, schemas.UtilizationPageSchema)
+def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
+    """Utilization per provider and local day, `from` to `to` inclusive (admin).
+
+    Each local date runs from midnight to midnight in the provider's `timezone` (the
+    zone of its working hours, else its own), so DST dates last 23 or 25 hours.
+
+    - `working_minutes`: weekly working hours (date overrides winning on their dates)
+      minus approved leave, inside that date; none after a deactivation.
+    - `booked_minutes`: active appointments (booked, checked_in, completed) cut to that
+      date (one that crosses midnight counts on both dates).
+    - `appointments`: active appointments starting on that date.
+    - `cancellations`, `no_shows`: appointments now cancelled / no_show that start on
+      that date.
+    - `utilization`: booked_minutes / working_minutes, to 3 places (above 1 when more
+      was booked than is now working time); null when working_minutes is 0.
+    - `totals`: the sums over the dates, with their own utilization.
+
+    Minutes are whole (rounded down). Providers come in (family_name, given_name, id)
+    order, deactivated ones included (`active: false`); `limit` counts providers, at
+    most 200 a page. `provider_id` (repeatable) limits the report to those providers;
+    one unknown in this tenant is 422. A page costs the same few SQL statements
+    whatever its providers or dates.
+    """
+    limit = args["limit"]
+    start, end = utc_cover(args["first"], args["last"])
+    as_of = datetime.now(UTC)
+    with one_snapshot():
+        page = _provider_page(args)
+        shown = page[:limit]
+        working, appointments = _facts(shown, start, end)
+    items = [_usage(provider, working[provider.id], appointments[provider.id],
+                    args["first"], args["last"]) for provider in shown]
+    more = len(page) > limit
+    return {"items": items,
+            "next_cursor": encode_cursor(_name_key(shown[-1])) if more else None,
+            "meta": {"as_of": as_of}}
+
+
+def _provider_page(args: dict[str, Any]) -> list[ProviderView]:
+    """Up to ``limit + 1`` providers in name order after the cursor (one more says more)."""
+    after = _name_cursor(args["cursor"])
+    ids = tuple(dict.fromkeys(args["provider_ids"]))
+    if not ids:
+        return list(ask(ListProviders(limit=args["limit"], after=after)))
+    found = ask(FindProviders(ids=ids))
+    missing = [str(i) for i in ids if i not in {p.id for p in found}]
+    if missing:
+        raise InvalidCommand("Some provider_id values refer to nothing in this tenant.",
+                             errors={"provider_id": [f"No such provider: {m}"
+                                                     for m in missing]})
+    return _following(found, after)[:args["limit"] + 1]
+
+
+def _following(providers: list[ProviderView], after: NameKey | None) -> list[ProviderView]:
+    # The database ordered them; its collation need not agree with Python's string
+    # order, so the page continues after the cursor's provider by position, not by key.
+    if after is None:
+        return providers
+    for index, provider in enumerate(providers):
+        if provider.id == after[2]:
+            return providers[index + 1:]
+    raise InvalidCommand("The cursor belongs to another set of provider_id values.",
+                         errors={"cursor": ["Invalid cursor."]})
+
+
+def _facts(providers: list[ProviderView], start: datetime, end: datetime) -> tuple[
+        dict[uuid.UUID, WorkingTime], dict[uuid.UUID, list[AppointmentSpan]]]:
+    """Working time and appointments of the providers: one question to each domain."""
+    if not providers:
+        return {}, {}
+    working = ask(WorkingPeriods(
+        providers=tuple(ProviderZone(p.id, p.timezone) for p in providers),
+        start=start, end=end))
+    appointments = ask(AppointmentPeriods(provider_ids=tuple(p.id for p in providers),
+                                          start=start, end=end))
+    return {w.provider_id: w for w in working}, appointments
+
+
+def _usage(provider: ProviderView, working: WorkingTime,
+           appointments: list[AppointmentSpan], first: date, last: date) -> ProviderUsage:
+    days = daily_usage(first=first, last=last, zone=ZoneInfo(working.timezone),
+                       working=working.periods, appointments=appointments,
+                       working_until=provider.deactivated_at)
+    return ProviderUsage(provider_id=provider.id, display_name=provider.display_name,
+                         timezone=working.timezone, active=provider.active, days=days,
+                         totals=totals(days))
+
+
+def _name_key(provider: ProviderView) -> NameKey:
+    return provider.family_name, provider.given_name, provider.id
+
+
+def _name_cursor(cursor: str | None) -> NameKey | None:
+    values = decode_cursor(cursor)
+    if values is None:
+        return None
+    try:
+        family, given, ident = values
+        if isinstance(family, str) and isinstance(given, str):
+            return family, given, uuid.UUID(ident)
+    except (TypeError, ValueError, AttributeError):
+        pass
+    raise InvalidCommand("The cursor is not one this API issued.",
+                         errors={"cursor": ["Invalid cursor."]})
