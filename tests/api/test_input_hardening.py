@@ -6,6 +6,8 @@ names that are not zones, misspelt or empty query arguments, malformed JSON and 
 windows: each through HTTP, on the endpoints where a review saw it go wrong.
 """
 
+import base64
+import json
 import uuid
 from datetime import UTC, timedelta
 
@@ -150,6 +152,42 @@ def test_a_patient_name_still_collapses_pasted_whitespace(client, tenant):
 def test_a_forged_cursor_carrying_nul_is_422(client, tenant):
     cursor = encode_cursor(["Lee\x00", "Ann", uuid.uuid4()])
     response = client.get(f"/api/v1/providers?cursor={cursor}", headers=bearer(tenant.admin_key))
+    assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
+
+
+# Every paginated list, and sort keys a client could forge: values of the wrong JSON
+# type (uuid.UUID(1) raises AttributeError), wrong lengths, naive timestamps, non-lists.
+PAGED_LISTS = ["/providers", "/patients", "/patients?q=lee", "/appointments",
+               "/leave-requests", "/api-keys", "/audit",
+               "/reports/utilization?from=2027-03-01&to=2027-03-07"]
+FORGED_SORT_KEYS = [
+    [1, 1], ["a", "b", 1], [1, "b", str(uuid.uuid4())], ["2025-01-01T00:00:00+00:00", 1],
+    [0.5, 7], [True, str(uuid.uuid4())],
+    [None, None, None], [], ["x"] * 4, [[1], {"a": 1}], {"a": 1}, "text", 12,
+]
+
+
+@pytest.mark.parametrize("sort_key", FORGED_SORT_KEYS, ids=repr)
+@pytest.mark.parametrize("path", PAGED_LISTS)
+def test_a_forged_cursor_of_any_shape_is_422_on_every_list(client, tenant, path, sort_key):
+    raw = json.dumps(sort_key).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    joiner = "&" if "?" in path else "?"
+    response = client.get(f"/api/v1{path}{joiner}cursor={cursor}",
+                          headers=bearer(tenant.admin_key))
+    assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
+
+
+@pytest.mark.parametrize("path", ["/appointments", "/leave-requests", "/api-keys", "/audit"])
+def test_a_cursor_timestamp_without_offset_is_422(client, tenant, path):
+    cursor = encode_cursor(["2025-01-01T00:00:00", uuid.uuid4()])
+    response = client.get(f"/api/v1{path}?cursor={cursor}", headers=bearer(tenant.admin_key))
+    assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
+
+
+def test_a_forged_cursor_of_the_tenants_list_is_422(client, platform_key):
+    cursor = encode_cursor([1, "b"])
+    response = client.get(f"/api/v1/tenants?cursor={cursor}", headers=bearer(platform_key))
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
 

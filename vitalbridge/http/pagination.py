@@ -71,14 +71,52 @@ def page_response(items: Sequence[Any], limit: int,
     }
 
 
-def timestamp_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """Decode a cursor over ``(created_at, id)``, the most common sort key."""
+def cursor_values(cursor: str | None, *readers: Callable[[Any], Any]) -> tuple[Any, ...] | None:
+    """The sort key a cursor carries, each value read by its reader; 422 naming ``cursor``
+    when the cursor was not issued by this API (forged, or from another endpoint)."""
     values = decode_cursor(cursor)
     if values is None:
         return None
     try:
-        stamp, ident = values
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
+        if len(values) != len(readers):
+            raise ValueError(values)
+        return tuple(read(value) for read, value in zip(readers, values, strict=True))
     except (TypeError, ValueError):
         raise InvalidCommand("The cursor is not one this API issued.",
                              errors={"cursor": ["Invalid cursor."]}) from None
+
+
+# Readers of cursor values. Each refuses a value of the wrong JSON type with TypeError:
+# uuid.UUID(1) would raise AttributeError, and a number where text belongs would reach
+# the database as a sort key of the wrong type.
+
+def text_value(value: Any) -> str:
+    """A string sort key."""
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def uuid_value(value: Any) -> uuid.UUID:
+    """A UUID written as a string."""
+    return uuid.UUID(text_value(value))
+
+
+def timestamp_value(value: Any) -> datetime:
+    """An ISO 8601 timestamp with its offset."""
+    stamp = datetime.fromisoformat(text_value(value))
+    if stamp.tzinfo is None:
+        raise ValueError(value)
+    return stamp
+
+
+def number_value(value: Any) -> float:
+    """A JSON number (not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(value)
+    return value
+
+
+def timestamp_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Decode a cursor over ``(created_at, id)``, the most common sort key."""
+    return cursor_values(cursor, timestamp_value, uuid_value)

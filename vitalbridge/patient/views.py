@@ -11,10 +11,15 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.pagination import decode_cursor, page_response
+from vitalbridge.http.pagination import (
+    cursor_values,
+    number_value,
+    page_response,
+    text_value,
+    uuid_value,
+)
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
 from vitalbridge.patient import schemas
 from vitalbridge.patient.messages import (
@@ -97,15 +102,4 @@ def get_patient(patient_id: uuid.UUID) -> ResponseReturnValue:
 
 def _after(cursor: str | None, by_score: bool) -> tuple[Any, ...] | None:
     """The sort key a cursor carries: (score, id) when searching, else (name, id)."""
-    values = decode_cursor(cursor)
-    if values is None:
-        return None
-    try:
-        first, ident = values
-        wanted = (int, float) if by_score else str
-        if not isinstance(first, wanted) or isinstance(first, bool):
-            raise TypeError(first)
-        return first, uuid.UUID(ident)
-    except (AttributeError, TypeError, ValueError):
-        raise InvalidCommand("The cursor is not one this API issued for this search.",
-                             errors={"cursor": ["Invalid cursor."]}) from None
+    return cursor_values(cursor, number_value if by_score else text_value, uuid_value)

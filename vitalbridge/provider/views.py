@@ -11,10 +11,10 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.pagination import decode_cursor, page_response
+from vitalbridge.http.pagination import cursor_values, page_response, text_value, uuid_value
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.messaging.errors import InvalidCommand, NotFound
+from vitalbridge.messaging.errors import NotFound
 from vitalbridge.messaging.messages import Role
 from vitalbridge.provider import schemas
 from vitalbridge.provider.messages import (
@@ -105,14 +105,4 @@ def _by_name(view: ProviderView) -> tuple[Any, ...]:
 
 
 def _name_cursor(cursor: str | None) -> tuple[str, str, uuid.UUID] | None:
-    values = decode_cursor(cursor)
-    if values is None:
-        return None
-    try:
-        family, given, ident = values
-        if isinstance(family, str) and isinstance(given, str):
-            return family, given, uuid.UUID(ident)
-    except (TypeError, ValueError):
-        pass
-    raise InvalidCommand("The cursor is not one this API issued.",
-                         errors={"cursor": ["Invalid cursor."]})
+    return cursor_values(cursor, text_value, text_value, uuid_value)

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.appointment.messages import AppointmentPeriods, AppointmentSpan
 from vitalbridge.http.auth import requires
-from vitalbridge.http.pagination import decode_cursor, encode_cursor
+from vitalbridge.http.pagination import cursor_values, encode_cursor, text_value, uuid_value
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
@@ -125,14 +125,4 @@ def _name_key(provider: ProviderView) -> NameKey:
 
 
 def _name_cursor(cursor: str | None) -> NameKey | None:
-    values = decode_cursor(cursor)
-    if values is None:
-        return None
-    try:
-        family, given, ident = values
-        if isinstance(family, str) and isinstance(given, str):
-            return family, given, uuid.UUID(ident)
-    except (TypeError, ValueError, AttributeError):
-        pass
-    raise InvalidCommand("The cursor is not one this API issued.",
-                         errors={"cursor": ["Invalid cursor."]})
+    return cursor_values(cursor, text_value, text_value, uuid_value)
