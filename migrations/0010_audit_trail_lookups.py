@@ -5,7 +5,7 @@ serves the unfiltered trail and time windows, but a filter that matches a few ro
 appointment's history, a seldom-used key) made PostgreSQL read the whole audit_log, every
 tenant's rows included, and the table grows with every command, for good. These indexes
 end in (occurred_at, id), so a page comes out in the trail's order, cursor included.
-Refusals have no target and the app's own reactions no key: those rows are left out.
+A refused creation has no target and the app's own reactions no key: those rows stay out.
 
 Revision ID: 0010_audit_trail_lookups
 Revises: 0009_outbox_wakes_relay

@@ -44,8 +44,10 @@ def create_key(client, key, name="front desk", request_id=None):
 
 def revoke_unknown_key(client, key, request_id=None):
     headers = bearer(key) | ({"X-Request-ID": request_id} if request_id else {})
-    response = client.post(f"/api/v1/api-keys/{uuid.uuid4()}/revoke", headers=headers)
+    unknown = uuid.uuid4()
+    response = client.post(f"/api/v1/api-keys/{unknown}/revoke", headers=headers)
     assert response.status_code == 404, response.json
+    return unknown
 
 
 def ids(items):
@@ -56,12 +58,12 @@ def ids(items):
 
 def test_succeeded_and_refused_commands_appear_newest_first(client, tenant, admin):
     created = create_key(client, admin.key, request_id="req-create-1")
-    revoke_unknown_key(client, admin.key, request_id="req-revoke-1")
+    unknown = revoke_unknown_key(client, admin.key, request_id="req-revoke-1")
     refused, succeeded, made_admin = trail(client, tenant.admin_key)
     assert refused == {
         "id": refused["id"], "occurred_at": refused["occurred_at"],
         "actor": {"key_id": str(admin.id), "role": "admin"},
-        "command": "RevokeApiKey", "target_id": None, "outcome": "refused:not-found",
+        "command": "RevokeApiKey", "target_id": str(unknown), "outcome": "refused:not-found",
         "request_id": "req-revoke-1",
     }
     assert succeeded["actor"] == {"key_id": str(admin.id), "role": "admin"}
@@ -101,15 +103,30 @@ def test_target_id_keeps_the_entries_of_one_resource(client, tenant, admin):
         ("RevokeApiKey", str(first)), ("CreateApiKey", str(first))]
 
 
+def test_a_refused_command_is_found_under_its_target(client, tenant, admin):
+    # Revoking the other admin key leaves the tenant's first one as its last.
+    assert client.post(f"/api/v1/api-keys/{admin.id}/revoke",
+                       headers=bearer(tenant.admin_key)).status_code == 200
+    keys = client.get("/api/v1/api-keys", headers=bearer(tenant.admin_key)).json["items"]
+    last_admin = next(k["id"] for k in keys if k["revoked_at"] is None)
+    refused = client.post(f"/api/v1/api-keys/{last_admin}/revoke",
+                          headers=bearer(tenant.admin_key))
+    assert refused.status_code == 409, refused.json
+    items = trail(client, tenant.admin_key, target_id=last_admin)
+    newest = items[0]
+    assert (newest["command"], newest["target_id"], newest["outcome"]) == (
+        "RevokeApiKey", last_admin, "refused:last-admin-key")
+
+
 def test_actor_keeps_the_entries_of_one_key(client, app, tenant, admin):
     with app.app_context():
         second_admin = ApiKeyFactory(tenant_id=tenant.id, role=Role.ADMIN)
     by_first = create_key(client, admin.key)
     create_key(client, second_admin.key)
-    revoke_unknown_key(client, admin.key)
+    unknown = revoke_unknown_key(client, admin.key)
     items = trail(client, tenant.admin_key, actor=admin.id)
     assert [(i["command"], i["target_id"]) for i in items] == [
-        ("RevokeApiKey", None), ("CreateApiKey", str(by_first))]
+        ("RevokeApiKey", str(unknown)), ("CreateApiKey", str(by_first))]
     assert {i["actor"]["key_id"] for i in items} == {str(admin.id)}
     assert trail(client, tenant.admin_key, actor=uuid.uuid4()) == []
 

@@ -57,6 +57,8 @@ class CreateAppointment(Command):
 class CancelAppointment(Command):
     """Cancel a booked or checked-in appointment; a cancelled one stays as it is."""
 
+    target_field: ClassVar[str | None] = "appointment_id"
+
     appointment_id: uuid.UUID
     reason: str
     expected_version: int | None = None
@@ -66,6 +68,8 @@ class CancelAppointment(Command):
 class CheckInAppointment(Command):
     """The patient arrived: booked -> checked_in."""
 
+    target_field: ClassVar[str | None] = "appointment_id"
+
     appointment_id: uuid.UUID
     expected_version: int | None = None
 
@@ -74,6 +78,8 @@ class CheckInAppointment(Command):
 class CompleteAppointment(Command):
     """The visit took place: checked_in -> completed."""
 
+    target_field: ClassVar[str | None] = "appointment_id"
+
     appointment_id: uuid.UUID
     expected_version: int | None = None
 
@@ -81,6 +87,8 @@ class CompleteAppointment(Command):
 @dataclass(frozen=True, kw_only=True)
 class MarkNoShow(Command):
     """The patient did not come: booked -> no_show, only once the start has passed."""
+
+    target_field: ClassVar[str | None] = "appointment_id"
 
     appointment_id: uuid.UUID
     expected_version: int | None = None
@@ -93,6 +101,8 @@ class RescheduleAppointment(Command):
     ``provider_active``, ``working`` and ``leave`` are resolved at the HTTP edge, as for
     CreateAppointment; the same rules decide.
     """
+
+    target_field: ClassVar[str | None] = "appointment_id"
 
     appointment_id: uuid.UUID
     start: datetime

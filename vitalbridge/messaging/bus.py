@@ -117,7 +117,8 @@ class CommandBus:
         # both, and they commit together or not at all.
         with self._db.sessions() as session, session.begin():
             set_tenant(session, context.principal.scope)
-            record_audit(session, context, command, None, f"refused:{refused.type}")
+            record_audit(session, context, command, command.target_id(),
+                         f"refused:{refused.type}")
             if problem is None or context.idempotency is None:
                 return False
             return idempotency.keep_refusal(session, context.idempotency, problem)

@@ -47,6 +47,14 @@ class Principal:
 class Command:
     """Base of every command: an imperative request to change one domain's state."""
 
+    # The field naming the existing resource the command acts on, so that its audit row
+    # names it even when the command is refused; None for commands that create one.
+    target_field: ClassVar[str | None] = None
+
+    def target_id(self) -> uuid.UUID | None:
+        """The resource this command acts on, if it names one."""
+        return getattr(self, self.target_field) if self.target_field else None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Query:

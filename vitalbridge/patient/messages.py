@@ -56,6 +56,8 @@ class RegisterPatient(Command):
 class UpdatePatient(Command):
     """Change some of a patient's UPDATABLE_FIELDS; ``changes`` holds only those sent."""
 
+    target_field: ClassVar[str | None] = "patient_id"
+
     patient_id: uuid.UUID
     changes: Mapping[str, Any]
     expected_version: int | None = None

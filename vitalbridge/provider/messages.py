@@ -51,6 +51,8 @@ class AddProvider(Command):
 class UpdateProvider(Command):
     """Change some of a provider's fields; ``expected_version`` comes from If-Match."""
 
+    target_field: ClassVar[str | None] = "provider_id"
+
     provider_id: uuid.UUID
     expected_version: int | None = None
     given_name: str | Unset = UNSET
@@ -69,6 +71,8 @@ class UpdateProvider(Command):
 @dataclass(frozen=True, kw_only=True)
 class DeactivateProvider(Command):
     """Take a provider out of service; doing it twice changes nothing more."""
+
+    target_field: ClassVar[str | None] = "provider_id"
 
     provider_id: uuid.UUID
     expected_version: int | None = None

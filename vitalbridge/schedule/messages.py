@@ -54,6 +54,8 @@ def rule_json(rule: WeeklyRule) -> dict[str, Any]:
 class SetWorkingHours(Command):
     """Replace a provider's weekly rules; ``timezone`` is resolved by the HTTP edge."""
 
+    target_field: ClassVar[str | None] = "provider_id"
+
     provider_id: uuid.UUID
     timezone: str
     rules: tuple[WeeklyRule, ...]
@@ -65,6 +67,8 @@ class SetWorkingHours(Command):
 class SetDateOverride(Command):
     """Give one local date its own intervals; no intervals means the day is closed."""
 
+    target_field: ClassVar[str | None] = "provider_id"
+
     provider_id: uuid.UUID
     day: date
     intervals: tuple[tuple[time, time], ...]
@@ -74,6 +78,8 @@ class SetDateOverride(Command):
 @dataclass(frozen=True, kw_only=True)
 class RemoveDateOverride(Command):
     """Let a date follow the weekly rules again."""
+
+    target_field: ClassVar[str | None] = "provider_id"
 
     provider_id: uuid.UUID
     day: date
@@ -97,6 +103,8 @@ class ApproveLeaveRequest(Command):
     booked appointments the leave overlaps (they are cancelled when it reacts).
     """
 
+    target_field: ClassVar[str | None] = "leave_id"
+
     leave_id: uuid.UUID
     expected_version: int | None = None
     overlapping_booked: int = 0
@@ -106,6 +114,8 @@ class ApproveLeaveRequest(Command):
 class RejectLeaveRequest(Command):
     """Reject a pending request (admin)."""
 
+    target_field: ClassVar[str | None] = "leave_id"
+
     leave_id: uuid.UUID
     expected_version: int | None = None
 
@@ -114,6 +124,8 @@ class RejectLeaveRequest(Command):
 class CancelLeaveRequest(Command):
     """Withdraw a request: its provider's key while pending, an admin while not decided
     against (pending or approved)."""
+
+    target_field: ClassVar[str | None] = "leave_id"
 
     leave_id: uuid.UUID
     expected_version: int | None = None

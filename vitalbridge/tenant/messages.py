@@ -70,6 +70,8 @@ class CreateApiKey(Command):
 class RevokeApiKey(Command):
     """Revoke a key; it stops working at once."""
 
+    target_field: ClassVar[str | None] = "key_id"
+
     key_id: uuid.UUID
 
 
