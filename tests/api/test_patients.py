@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from tests.appointment_factories import AppointmentFactory, next_monday
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory
 from tests.patient_factories import PatientFactory
+from tests.provider_factories import ProviderFactory
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient.messages import GetPatients
 from vitalbridge.patient.mrn import check_symbol, is_generated_mrn
@@ -371,14 +373,47 @@ def test_staff_may_register_and_update(client, app, tenant):
 
 
 @pytest.mark.parametrize("role", [Role.READONLY, Role.PROVIDER])
-def test_readers_may_read_but_not_write(client, app, tenant, owner_engine, role):
+def test_readers_may_not_write(client, app, tenant, owner_engine, role):
     key = key_with_role(app, tenant, role)
     patient_id = register(client, tenant.admin_key).json["id"]
     assert register(client, key, given_name="Nope").status_code == 403
     assert patch(client, key, patient_id, {"sex": "other"}).status_code == 403
-    assert client.get(f"/api/v1/patients/{patient_id}", headers=bearer(key)).status_code == 200
-    assert client.get("/api/v1/patients", headers=bearer(key)).status_code == 200
     assert count(owner_engine, "SELECT count(*) FROM patients") == 1
+
+
+def test_a_readonly_key_reads_and_searches_every_patient(client, app, tenant):
+    key = key_with_role(app, tenant, Role.READONLY)
+    patient_id = register(client, tenant.admin_key).json["id"]
+    assert client.get(f"/api/v1/patients/{patient_id}", headers=bearer(key)).status_code == 200
+    assert len(client.get("/api/v1/patients", headers=bearer(key)).json["items"]) == 1
+
+
+def test_a_provider_key_reads_only_its_own_patients(client, app, tenant):
+    with app.app_context():
+        mine, other = (ProviderFactory(tenant_id=tenant.id) for _ in range(2))
+        key = ApiKeyFactory(tenant_id=tenant.id, role=Role.PROVIDER, provider_id=mine.id).key
+    seen, elsewhere, stranger = (
+        uuid.UUID(register(client, tenant.admin_key, given_name=name).json["id"])
+        for name in ("Seen", "Elsewhere", "Stranger"))
+    start = next_monday().replace(hour=15, tzinfo=UTC)
+    with app.app_context():
+        visit = AppointmentFactory(tenant_id=tenant.id, provider_id=mine.id, patient_id=seen,
+                                   start=start)
+        AppointmentFactory(tenant_id=tenant.id, provider_id=other.id, patient_id=elsewhere,
+                           start=start)
+    # A cancelled appointment still makes the patient one of the provider's.
+    assert client.post(f"/api/v1/appointments/{visit.id}/cancel", json={"reason": "ill"},
+                       headers=bearer(tenant.admin_key)).status_code == 200
+    read = client.get(f"/api/v1/patients/{seen}", headers=bearer(key))
+    assert read.status_code == 200
+    assert read.json["given_name"] == "Seen"
+    for hidden in (elsewhere, stranger, uuid.uuid4()):
+        response = client.get(f"/api/v1/patients/{hidden}", headers=bearer(key))
+        assert response.status_code == 404, hidden
+        assert response.json["type"].endswith("not-found")
+    # Searching would show every patient of the clinic: not a provider's to do.
+    assert client.get("/api/v1/patients", headers=bearer(key)).status_code == 403
+    assert client.get("/api/v1/patients?q=Seen", headers=bearer(key)).status_code == 403
 
 
 def test_platform_key_cannot_touch_patients(client, platform_key):

@@ -283,6 +283,18 @@ class AppointmentView:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProviderHasPatient(Query):
+    """Whether the provider has or had an appointment (any status) with the patient.
+
+    What a provider key may see of the patient domain depends on it: only its own
+    patients' records.
+    """
+
+    provider_id: uuid.UUID
+    patient_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
 class PatientVisitFacts(Query):
     """A patient's visits around ``as_of``: next, last, and the misses since ``since``."""
 

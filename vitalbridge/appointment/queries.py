@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    exists,
     func,
     literal,
     select,
@@ -31,6 +32,7 @@ from vitalbridge.appointment.messages import (
     ListAppointments,
     PatientVisitFacts,
     PatientVisitSummary,
+    ProviderHasPatient,
     Span,
 )
 from vitalbridge.appointment.model import Appointment
@@ -153,6 +155,13 @@ def _overlapping(provider_ids: tuple[uuid.UUID, ...], start: datetime,
             Appointment.ends_at > start)
 
 
+def provider_has_patient(query: ProviderHasPatient, ctx: ReadContext) -> bool:
+    """One index probe on (tenant, patient, start): the patient's appointments are few."""
+    return bool(ctx.session.scalar(select(exists().where(
+        Appointment.patient_id == query.patient_id,
+        Appointment.provider_id == query.provider_id))))
+
+
 def patient_visit_facts(query: PatientVisitFacts, ctx: ReadContext) -> PatientVisitSummary:
     """The patient's next appointment, last visit and recent misses: two statements."""
     picked = _next_and_last(query).subquery()
@@ -202,4 +211,5 @@ QUERY_HANDLERS = {
     BusyTimes: busy_times,
     AppointmentPeriods: appointment_periods,
     PatientVisitFacts: patient_visit_facts,
+    ProviderHasPatient: provider_has_patient,
 }

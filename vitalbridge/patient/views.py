@@ -9,6 +9,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
+from vitalbridge.appointment.messages import ProviderHasPatient
 from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.pagination import (
@@ -20,7 +21,8 @@ from vitalbridge.http.pagination import (
 )
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.messaging.messages import Role
+from vitalbridge.messaging.errors import NotFound
+from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient import schemas
 from vitalbridge.patient.messages import (
     GetPatient,
@@ -35,7 +37,9 @@ blueprint = Blueprint("patients", __name__, url_prefix="/api/v1",
                       description="Patients: register, update, find.")
 
 WRITERS = (Role.ADMIN, Role.STAFF)
-READERS = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
+SEARCHERS = (Role.ADMIN, Role.STAFF, Role.READONLY)
+# A provider key reads the records of its own patients only (see get_patient).
+READERS = (*SEARCHERS, Role.PROVIDER)
 
 
 @blueprint.post("/patients")
@@ -71,11 +75,11 @@ def update_patient(body: dict[str, Any], patient_id: uuid.UUID) -> ResponseRetur
 
 
 @blueprint.get("/patients")
-@requires(*READERS)
+@requires(*SEARCHERS)
 @blueprint.arguments(schemas.PatientSearchArgs, location="query")
 @blueprint.response(200, schemas.PatientPageSchema)
 def search_patients(args: dict[str, Any]) -> ResponseReturnValue:
-    """Search Patients (admin, staff, provider, readonly).
+    """Search Patients (admin, staff, readonly).
 
     `q` matches given and family names, ignoring case and accents and tolerating small
     typos and swapped letters; every word of `q` must match a word of the name, in any
@@ -95,9 +99,21 @@ def search_patients(args: dict[str, Any]) -> ResponseReturnValue:
 @requires(*READERS)
 @blueprint.response(200, schemas.PatientSchema)
 def get_patient(patient_id: uuid.UUID) -> ResponseReturnValue:
-    """One patient (admin, staff, provider, readonly)."""
-    return single(services().queries.ask(GetPatient(patient_id=patient_id),
-                                         current_principal()), "patient")
+    """One patient (admin, staff, readonly; a provider key: a patient it has or had an
+    appointment with, in any status, else 404)."""
+    principal = current_principal()
+    if principal.role == Role.PROVIDER and not _treated_by(principal, patient_id):
+        raise NotFound("No such patient.")
+    return single(services().queries.ask(GetPatient(patient_id=patient_id), principal),
+                  "patient")
+
+
+def _treated_by(principal: Principal, patient_id: uuid.UUID) -> bool:
+    if principal.provider_id is None:  # never so: CreateApiKey binds every provider key
+        return False
+    return bool(services().queries.ask(
+        ProviderHasPatient(provider_id=principal.provider_id, patient_id=patient_id),
+        principal))
 
 
 def _after(cursor: str | None, by_score: bool) -> tuple[Any, ...] | None:
