@@ -194,3 +194,21 @@ def test_the_spec_documents_the_schedule(client):
     assert "appointments" in paths["/api/v1/providers/{provider_id}/schedule"]["get"][
         "description"]
     assert "/api/v1/leave-requests/{leave_id}/approve" in paths
+
+
+def test_local_times_keep_to_rfc_3339_where_the_offset_had_seconds(client, app, tenant):
+    # Liberia kept Monrovia mean time (UTC-00:44:30) until 1972: RFC 3339 offsets are
+    # whole minutes, so the instant is shown at -00:44, 30 seconds later on the clock.
+    with app.app_context():
+        made = ProviderFactory(tenant_id=tenant.id, timezone="Africa/Monrovia")
+        WorkingHoursFactory(tenant_id=tenant.id, provider_id=made.id,
+                            timezone="Africa/Monrovia")
+    response = schedule(client, tenant.admin_key, made.id,
+                        "1960-01-04T00:00:00Z", "1960-01-05T00:00:00Z")
+    assert response.status_code == 200, response.json
+    (monday,) = response.json["items"]
+    assert monday["start"] == "1960-01-04T09:44:30Z"
+    assert (monday["local_start"], monday["local_end"]) == (
+        "1960-01-04T09:00:30-00:44", "1960-01-04T17:00:30-00:44")
+    assert datetime.fromisoformat(monday["local_start"]) == datetime.fromisoformat(
+        monday["start"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from marshmallow import fields
@@ -20,6 +20,30 @@ class UtcDateTime(fields.DateTime):
 
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else utc_text(value)
+
+
+def local_text(value: datetime) -> str:
+    """An aware instant as RFC 3339 at its own offset: ``2027-03-15T09:00:00-04:00``.
+
+    RFC 3339 offsets are whole minutes. Local mean time (most zones before ~1900-1920,
+    Africa/Monrovia until 1972) had offsets with seconds; such an instant is shown at
+    its offset rounded to the minute, so the instant stays exact and the local clock
+    time moves by under 30 seconds.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("local_text needs an aware datetime")
+    if offset % timedelta(minutes=1):
+        minutes = round(offset / timedelta(minutes=1))
+        value = value.astimezone(timezone(timedelta(minutes=minutes)))
+    return value.isoformat()
+
+
+class LocalDateTime(fields.DateTime):
+    """An RFC 3339 timestamp at the offset of the value's own zone."""
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else local_text(value)
 
 
 def utc_list(attribute: str, **metadata: Any) -> fields.Function:

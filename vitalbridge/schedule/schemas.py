@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
-from vitalbridge.http.render import UtcDateTime, utc_list
+from vitalbridge.http.render import LocalDateTime, UtcDateTime, utc_list
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import (
     CalendarDate,
@@ -238,8 +238,8 @@ class ScheduleItemSchema(Schema):
     kind = fields.String(metadata={"description": "working, leave or appointment"})
     start = UtcDateTime()
     end = UtcDateTime()
-    local_start = fields.DateTime(metadata={"description": "start with the zone's offset"})
-    local_end = fields.DateTime()
+    local_start = LocalDateTime(metadata={"description": "start with the zone's offset"})
+    local_end = LocalDateTime()
     leave_request_id = fields.UUID(allow_none=True)
     appointment_id = fields.UUID(allow_none=True)
     status = fields.String(allow_none=True, metadata={
