@@ -282,3 +282,13 @@ def test_empty_arguments_are_no_filter(client, tenant, admin):
                      **{"from": "", "to": ""})
     assert response.status_code == 200, response.json
     assert ids(response.json["items"]) == ids(every)
+
+
+def test_a_refused_settings_change_is_found_under_the_tenant(client, tenant):
+    stale = client.patch("/api/v1/settings", json={"min_notice_minutes": 60},
+                         headers=bearer(tenant.admin_key) | {"If-Match": '"7"'})
+    assert stale.status_code == 412, stale.json
+    items = trail(client, tenant.admin_key, target_id=tenant.id)
+    newest = items[0]
+    assert (newest["command"], newest["outcome"]) == (
+        "UpdateTenantSettings", "refused:precondition-failed")

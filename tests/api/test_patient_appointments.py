@@ -226,6 +226,18 @@ def test_a_provider_key_sees_only_its_own_providers(app, client, tenant, provide
         history, "cancelled_10d")
 
 
+def test_a_provider_key_learns_nothing_of_patients_it_never_saw(app, client, tenant,
+                                                                provider):
+    mine = key_for(app, tenant, Role.PROVIDER, provider_id=provider.id)
+    with app.app_context():
+        stranger = PatientFactory(tenant_id=tenant.id)
+    # A patient of the clinic it never saw answers as an unknown id does: 404.
+    for patient_id in (stranger.id, uuid.uuid4()):
+        response = client.get(f"/api/v1/patients/{patient_id}/appointments",
+                              headers=bearer(mine))
+        assert response.status_code == 404, response.json
+
+
 @pytest.mark.parametrize("role", [Role.STAFF, Role.READONLY])
 def test_staff_and_readonly_read_the_list(app, client, tenant, patient, history, role):
     key = key_for(app, tenant, role)

@@ -92,9 +92,13 @@ def test_a_new_keys_location_answers_the_key_without_its_secret(client, tenant):
     assert one.json["name"] == "desk"
     assert one.json["role"] == "staff"
     assert one.json["revoked_at"] is None
+    assert one.json["updated_at"] == one.json["created_at"]
     assert "key" not in one.json
     assert "secret_hash" not in one.json
     assert client.get(location, headers=bearer(created.json["key"])).status_code == 403
+    client.post(f"{location}/revoke", headers=bearer(tenant.admin_key))
+    revoked = client.get(location, headers=bearer(tenant.admin_key)).json
+    assert revoked["updated_at"] == revoked["revoked_at"] is not None
 
 
 def test_only_the_hash_of_a_secret_is_stored(client, tenant, owner_engine):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import InternalError
 
 from vitalbridge import create_app
@@ -143,3 +143,35 @@ def test_a_nested_scope_that_the_outer_covers_opens_nothing(bus):
 @dataclass(frozen=True, kw_only=True)
 class WhoAsks(Query):
     """Records the principal its handler is given."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CountProbeRows(Query):
+    """How many rows the (test-only) snapshot_probe table holds, as this transaction sees."""
+
+
+def count_probe_rows(query, ctx):
+    return ctx.session.execute(text("SELECT count(*) FROM snapshot_probe")).scalar_one()
+
+
+def test_asks_inside_reading_see_one_snapshot(bus, owner_url):
+    # A view composed of several answers (a report: providers, then hours, then
+    # appointments) must not mix what was committed before and after one of them.
+    bus.register(CountProbeRows, count_probe_rows)
+    owner = create_engine(owner_url)
+    with owner.begin() as conn:
+        conn.execute(text("CREATE TABLE snapshot_probe (x int)"))
+        conn.execute(text("GRANT SELECT ON snapshot_probe TO vitalbridge_app"))
+    principal = asker()
+    try:
+        with bus.reading(principal):
+            before = bus.ask(CountProbeRows(), principal)
+            with owner.begin() as conn:
+                conn.execute(text("INSERT INTO snapshot_probe VALUES (1)"))
+            during = bus.ask(CountProbeRows(), principal)
+        after = bus.ask(CountProbeRows(), principal)
+    finally:
+        with owner.begin() as conn:
+            conn.execute(text("DROP TABLE snapshot_probe"))
+        owner.dispose()
+    assert (before, during, after) == (0, 0, 1)

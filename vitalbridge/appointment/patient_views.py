@@ -16,6 +16,7 @@ from vitalbridge.appointment.messages import (
     AppointmentView,
     ListAppointments,
     PatientVisitFacts,
+    ProviderHasPatient,
 )
 from vitalbridge.appointment.names import with_names
 from vitalbridge.appointment.patient_schemas import (
@@ -28,7 +29,7 @@ from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.messaging.errors import NotFound
-from vitalbridge.messaging.messages import Role
+from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient.messages import GetPatient, PatientView
 
 blueprint = Blueprint("patient_appointments", __name__, url_prefix="/api/v1",
@@ -55,7 +56,7 @@ def patient_appointments(args: dict[str, Any], patient_id: uuid.UUID) -> Respons
     now = datetime.now(UTC)
     past = args["when"] == PAST
     with one_snapshot():
-        _patient(patient_id)
+        _patient(patient_id, principal)
         rows = with_names(ask(ListAppointments(
             limit=args["limit"], after=timestamp_id_cursor(args["cursor"]),
             patient_id=patient_id,
@@ -115,8 +116,15 @@ def a_year_before(moment: datetime) -> datetime:
         return moment.replace(year=moment.year - 1, day=28)
 
 
-def _patient(patient_id: uuid.UUID) -> PatientView:
-    # The patient domain says whether the patient exists in this tenant (else 404).
+def _patient(patient_id: uuid.UUID, principal: Principal | None = None) -> PatientView:
+    # The patient domain says whether the patient exists in this tenant (else 404). A
+    # provider key learns nothing of patients it never had an appointment with: 404 too,
+    # as GET /patients/{id} answers it.
+    if principal is not None and principal.role == Role.PROVIDER and not (
+            principal.provider_id is not None
+            and ask(ProviderHasPatient(provider_id=principal.provider_id,
+                                       patient_id=patient_id))):
+        raise NotFound("No such patient.")
     patient: PatientView | None = ask(GetPatient(patient_id=patient_id))
     if patient is None:
         raise NotFound("No such patient.")

@@ -59,7 +59,8 @@ class AuditEntrySchema(Schema):
     actor = fields.Nested(AuditActorSchema)
     command = fields.String(metadata={"example": "CreateAppointment"})
     target_id = fields.UUID(allow_none=True, metadata={
-        "description": "The resource the command made or changed; null when refused."})
+        "description": "The resource the command made, changed or was refused on; null when a "
+                       "creation was refused (nothing was made)."})
     outcome = fields.String(metadata={
         "description": "`succeeded` or `refused:<problem type>`."})
     request_id = fields.String(allow_none=True, metadata={

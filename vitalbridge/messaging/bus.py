@@ -117,7 +117,7 @@ class CommandBus:
         # both, and they commit together or not at all.
         with self._db.sessions() as session, session.begin():
             set_tenant(session, context.principal.scope)
-            record_audit(session, context, command, command.target_id(),
+            record_audit(session, context, command, command.target_id(context.principal),
                          f"refused:{refused.type}")
             if problem is None or context.idempotency is None:
                 return False
@@ -207,6 +207,9 @@ class QueryBus:
     def _transaction(self, principal: Principal, *, primary: bool) -> Iterator[ReadContext]:
         sessions = self._db.sessions if primary else self._db.read_sessions
         with sessions() as session, session.begin():
+            # One snapshot for every statement of the transaction: a view composed of
+            # several domains' answers (a report, a schedule) never mixes two moments.
+            session.connection(execution_options=READ_SNAPSHOT)
             begin_read_only(session, principal.scope)
             yield ReadContext(session=session, principal=principal)
 
@@ -242,3 +245,7 @@ class _ReadScope:
 
 
 _read_scope: ContextVar[_ReadScope | None] = ContextVar("read_scope", default=None)
+
+# Queries read at REPEATABLE READ: a read-only transaction there never fails or waits,
+# and all its statements see the same committed state.
+READ_SNAPSHOT = {"isolation_level": "REPEATABLE READ"}

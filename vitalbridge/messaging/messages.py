@@ -51,8 +51,8 @@ class Command:
     # names it even when the command is refused; None for commands that create one.
     target_field: ClassVar[str | None] = None
 
-    def target_id(self) -> uuid.UUID | None:
-        """The resource this command acts on, if it names one."""
+    def target_id(self, principal: Principal) -> uuid.UUID | None:
+        """The resource this command, sent by ``principal``, acts on, if it names one."""
         return getattr(self, self.target_field) if self.target_field else None
 
 

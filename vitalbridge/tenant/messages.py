@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from vitalbridge.messaging.messages import Command, Event, Query, Role
+from vitalbridge.messaging.messages import Command, Event, Principal, Query, Role
 
 # Tenant keys carry their tenant id, so authentication can scope its lookup to that
 # tenant before reading anything (row-level security stays on for it too).
@@ -88,6 +88,10 @@ class UpdateTenantSettings(Command):
 
     min_notice_minutes: int
     expected_version: int | None = None
+
+    def target_id(self, principal: Principal) -> uuid.UUID | None:
+        """The settings are the acting tenant's: the tenant is what this command changes."""
+        return principal.tenant_id
 
 
 # Events -----------------------------------------------------------------------------
@@ -212,6 +216,11 @@ class ApiKeyView:
     created_at: datetime
     revoked_at: datetime | None
     version: int
+
+    @property
+    def updated_at(self) -> datetime:
+        """When the key last changed: revoking is the only change a key undergoes."""
+        return self.revoked_at or self.created_at
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class CreateApiKeyBody(InputSchema):
 class ApiKeyCreatedSchema(AckSchema):
     """The acknowledgement of a new key, with its secret (shown once)."""
 
-    key = fields.String(required=True)
+    key = fields.String(metadata={"description": "The secret, shown once: absent from a "
+                                                 "replay (`Idempotent-Replayed: true`)."})
 
 
 class TenantSchema(Schema):
@@ -64,6 +65,7 @@ class ApiKeySchema(Schema):
     role = fields.String()
     provider_id = fields.UUID(allow_none=True)
     created_at = UtcDateTime()
+    updated_at = UtcDateTime(metadata={"description": "When it was revoked, else created."})
     revoked_at = UtcDateTime(allow_none=True)
     version = fields.Integer()
 
