@@ -24,13 +24,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Index audit_log by target and by actor key, each in the trail's order."""
-    op.create_index("ix_audit_log_target", "audit_log",
-                    ["tenant_id", "target_id", "occurred_at", "id"],
-                    postgresql_where=sa.text("target_id IS NOT NULL"))
-    op.create_index("ix_audit_log_actor", "audit_log",
-                    ["tenant_id", "actor_key_id", "occurred_at", "id"],
-                    postgresql_where=sa.text("actor_key_id IS NOT NULL"))
+    """Index audit_log by target and by actor key, each in the trail's order.
+
+    Built CONCURRENTLY, outside the migration's transaction: every command appends to
+    audit_log, and a plain CREATE INDEX would hold them all while a large trail is read.
+    """
+    with op.get_context().autocommit_block():
+        op.create_index("ix_audit_log_target", "audit_log",
+                        ["tenant_id", "target_id", "occurred_at", "id"],
+                        postgresql_where=sa.text("target_id IS NOT NULL"),
+                        postgresql_concurrently=True)
+        op.create_index("ix_audit_log_actor", "audit_log",
+                        ["tenant_id", "actor_key_id", "occurred_at", "id"],
+                        postgresql_where=sa.text("actor_key_id IS NOT NULL"),
+                        postgresql_concurrently=True)
 
 
 def downgrade() -> None:

@@ -185,6 +185,15 @@ def test_a_cursor_timestamp_without_offset_is_422(client, tenant, path):
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
 
+@pytest.mark.parametrize("raw", ["[NaN, \"%s\"]", "[Infinity, \"%s\"]", "[-Infinity, \"%s\"]"])
+def test_a_search_cursor_score_must_be_a_finite_number(client, tenant, raw):
+    sort_key = (raw % uuid.uuid4()).encode()
+    cursor = base64.urlsafe_b64encode(sort_key).decode().rstrip("=")
+    response = client.get(f"/api/v1/patients?q=lee&cursor={cursor}",
+                          headers=bearer(tenant.admin_key))
+    assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
+
+
 def test_a_forged_cursor_of_the_tenants_list_is_422(client, platform_key):
     cursor = encode_cursor([1, "b"])
     response = client.get(f"/api/v1/tenants?cursor={cursor}", headers=bearer(platform_key))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -111,9 +112,11 @@ def timestamp_value(value: Any) -> datetime:
 
 
 def number_value(value: Any) -> float:
-    """A JSON number (not a boolean)."""
+    """A finite JSON number (not a boolean; Python's json reads NaN and Infinity too)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(value)
+    if not math.isfinite(value):
+        raise ValueError(value)
     return value
 
 
