@@ -164,6 +164,32 @@ def test_a_provider_without_hours_works_only_its_overrides(client, tenant, make_
 # Appointments -------------------------------------------------------------------------
 
 
+def test_hours_changed_later_leave_past_dates_as_they_were(app, client, tenant,
+                                                          make_provider):
+    provider = make_provider()  # New York, weekdays 09:00-17:00, from the beginning
+    today = datetime.now(NY).date()
+    # Up to the day before yesterday: Berlin's today may begin on New York's yesterday.
+    last_week = (today - timedelta(days=8), today - timedelta(days=2))
+    before = only(report(client, tenant.admin_key, *last_week))
+    assert before["totals"]["working_minutes"] == 5 * 480
+    with app.app_context():  # new hours (in another zone) from today on
+        WorkingHoursFactory(tenant_id=tenant.id, provider_id=provider.id,
+                            timezone="Europe/Berlin", rules=ALL_DAY)
+    assert only(report(client, tenant.admin_key, *last_week)) == before
+    ahead = only(report(client, tenant.admin_key, today + timedelta(days=1),
+                        today + timedelta(days=7)))
+    assert ahead["timezone"] == "Europe/Berlin"
+    assert ahead["totals"]["working_minutes"] == 7 * 1440  # no DST change within a week
+    planned = today + timedelta(days=30)  # and hours planned later change nothing now
+    with app.app_context():
+        WorkingHoursFactory(tenant_id=tenant.id, provider_id=provider.id,
+                            timezone="Europe/Berlin", effective_from=planned, rules=())
+    assert only(report(client, tenant.admin_key, *last_week)) == before
+    assert days_of(only(report(client, tenant.admin_key, planned - timedelta(days=1),
+                               planned)), "working_minutes") == {
+        str(planned - timedelta(days=1)): 1440, str(planned): 0}
+
+
 def test_booked_minutes_are_cut_at_local_midnight_and_statuses_counted(app, client, tenant,
                                                                        make_provider, book):
     provider = make_provider(rules=ALL_DAY)

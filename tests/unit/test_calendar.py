@@ -7,15 +7,20 @@ import pytest
 
 from vitalbridge.schedule.calendar import (
     DayOverride,
+    HoursVersion,
     Period,
     WeeklyRule,
     free_slots,
+    governing,
     local_to_utc,
     merge,
     subtract,
     validate_intervals,
     validate_rules,
+    versioned_working_periods,
     working_periods,
+    zone_at,
+    zone_changes,
 )
 
 NEW_YORK = "America/New_York"
@@ -323,3 +328,39 @@ def test_slots_accept_a_zoneinfo_and_refuse_bad_arguments():
         slots(work, duration=0)
     with pytest.raises(ValueError, match="aware"):
         slots(work, not_before=datetime(2027, 1, 1))
+
+
+# Versions ---------------------------------------------------------------------------------
+
+KIRITIMATI, MIDWAY = ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago")
+NINE_TO_FIVE = tuple(WeeklyRule(d, time(9), time(17)) for d in range(7))
+
+
+def test_the_latest_version_started_governs_a_date():
+    versions = [HoursVersion(start, ZoneInfo("UTC"), ())
+                for start in (None, date(2027, 3, 1), date(2027, 4, 1))]
+    assert governing(versions, date(1999, 1, 1)) is versions[0]
+    assert governing(versions, date(2027, 3, 31)) is versions[1]
+    assert governing(versions, date(2027, 4, 1)) is versions[2]
+    assert governing(versions[1:], date(2027, 2, 28)) is None
+
+
+def test_before_the_first_version_no_hours_but_its_zone_reads_overrides():
+    version = HoursVersion(date(2027, 3, 3), ZoneInfo("Asia/Tokyo"), NINE_TO_FIVE)
+    override = DayOverride(date(2027, 3, 1), ((time(8), time(9)),))
+    periods = versioned_working_periods([version], [override], "America/New_York",
+                                        Period(utc(2, 28), utc(3, 4)))
+    assert periods == [Period(utc(2, 28, 23), utc(3, 1)),   # 08:00 JST
+                       Period(utc(3, 3), utc(3, 3, 8))]     # 09:00 JST
+
+
+def test_zones_26_hours_apart_keep_their_changes_in_order():
+    # Midway's date 1 March starts after Kiritimati's 2 March does: no going back in time.
+    versions = [HoursVersion(None, ZoneInfo("UTC"), ()),
+                HoursVersion(date(2027, 3, 1), MIDWAY, NINE_TO_FIVE),
+                HoursVersion(date(2027, 3, 2), KIRITIMATI, NINE_TO_FIVE)]
+    (always, _), (midway, _), (since, zone) = zone_changes(versions, "Europe/Paris")
+    assert (always, midway) == (None, utc(3, 1, 11))
+    assert (since, zone) == (midway, KIRITIMATI)  # not 10:00, before Midway's change
+    assert zone_at(versions, "UTC", utc(3, 1, 10, 30)) == ZoneInfo("UTC")
+    assert zone_at([], "Europe/Paris", utc(3, 1)) == ZoneInfo("Europe/Paris")

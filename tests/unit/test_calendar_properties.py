@@ -14,13 +14,17 @@ from hypothesis import strategies as st
 
 from vitalbridge.schedule.calendar import (
     DayOverride,
+    HoursVersion,
     Period,
     WeeklyRule,
     free_slots,
     local_to_utc,
     merge,
     subtract,
+    versioned_free_slots,
+    versioned_working_periods,
     working_periods,
+    zone_at,
 )
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
@@ -190,3 +194,79 @@ def test_slots_are_exactly_the_aligned_free_fitting_starts(data, case, duration,
 def test_slots_through_dst_transitions_are_neither_missing_nor_duplicated(data, case, duration,
                                                                          step):
     check_slots(data, case, duration, step)
+
+
+# Versions of the weekly hours, each in its own zone --------------------------------------
+
+
+@st.composite
+def versioned(draw: st.DrawFn) -> dict:
+    """One to three versions starting around a (DST) day, the window around it too."""
+    case = draw(schedules())
+    day = case["window"].start.date()
+    starts = sorted(draw(st.sets(st.integers(-2, 3), min_size=1, max_size=3)))
+    first = draw(st.none() | st.just(day + timedelta(days=starts[0])))
+    versions = [HoursVersion(first if n == 0 else day + timedelta(days=offset),
+                             ZoneInfo(draw(st.sampled_from(ZONES))),
+                             tuple(WeeklyRule(weekday, start, end) for weekday in range(7)
+                                   for start, end in draw(day_intervals())))
+                for n, offset in enumerate(starts)]
+    return {"versions": versions, "overrides": case["overrides"],
+            "default_zone": case["zone"], "window": case["window"]}
+
+
+def oracle_versioned(case: dict) -> list[Period]:
+    """Each version's own local dates in its own zone: overrides, else its rules."""
+    by_day = {o.day: o.intervals for o in case["overrides"]}
+    versions, window, found = case["versions"], case["window"], []
+    for index, version in enumerate(versions):
+        following = versions[index + 1].effective_from if index + 1 < len(versions) else None
+        first = window.start.astimezone(version.zone).date() - timedelta(days=2)
+        for n in range((window.end - window.start).days + 5):
+            day = first + timedelta(days=n)
+            if (index and day < version.effective_from) or (following and day >= following):
+                continue
+            rules = [] if version.effective_from and day < version.effective_from else [
+                (r.start, r.end) for r in version.rules if r.weekday == day.weekday()]
+            found += [Period(local_to_utc(day, s, version.zone), local_to_utc(day, e,
+                                                                              version.zone))
+                      for s, e in by_day.get(day, rules)]
+    return found
+
+
+@PROPERTY
+@given(versioned())
+def test_versioned_periods_are_each_versions_own_dates_in_its_own_zone(case):
+    periods = versioned_working_periods(**case)
+    assert_tidy(periods)
+    window = case["window"]
+    assert all(window.start <= p.start and p.end <= window.end for p in periods)
+    expected = oracle_versioned(case)
+    for instant in grid(window):
+        assert covered(instant, periods) == (instant < window.end and covered(instant, expected))
+
+
+@PROPERTY
+@given(schedules())
+def test_one_version_is_the_plain_calendar(case):
+    version = HoursVersion(case["effective_from"], ZoneInfo(case["zone"]),
+                           tuple(case["rules"]))
+    assert versioned_working_periods([version], case["overrides"], "UTC",
+                                     case["window"]) == working_periods(**case)
+
+
+@PROPERTY
+@given(st.data(), versioned(), DURATIONS, STEPS)
+def test_versioned_slots_are_on_the_grid_of_the_zone_in_force(data, case, duration, step):
+    window, versions = case["window"], case["versions"]
+    working = versioned_working_periods(**case)
+    blocked = [b for b in data.draw(periods_near(window.start)) if b.start < b.end]
+    not_before = window.start + data.draw(st.integers(-12, 3 * 288)) * GRID
+    found = versioned_free_slots(working, blocked, duration=duration, step=step,
+                                 versions=versions, default_zone=case["default_zone"],
+                                 not_before=not_before)
+    expected = [s for s in grid(window) if s >= not_before
+                and aligned(s, zone_at(versions, "UTC", s).key, step)
+                and any(w.start <= s and s + duration <= w.end for w in working)
+                and not any(b.start < s + duration and s < b.end for b in blocked)]
+    assert found == expected

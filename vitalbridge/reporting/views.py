@@ -36,7 +36,9 @@ def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
     """Utilization per provider and local day, `from` to `to` inclusive (admin).
 
     Each local date runs from midnight to midnight in the provider's `timezone` (the
-    zone of its working hours, else its own), so DST dates last 23 or 25 hours.
+    zone of its working hours on the date `to`, else its own), so DST dates last 23 or
+    25 hours. Each date counts the working hours that governed it (hours set later from
+    a later date leave it as it was).
 
     - `working_minutes`: weekly working hours (date overrides winning on their dates)
       minus approved leave, inside that date; none after a deactivation.
@@ -61,7 +63,7 @@ def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
     with one_snapshot():
         page = _provider_page(args)
         shown = page[:limit]
-        working, appointments = _facts(shown, start, end)
+        working, appointments = _facts(shown, start, end, args["last"])
     items = [_usage(provider, working[provider.id], appointments[provider.id],
                     args["first"], args["last"]) for provider in shown]
     more = len(page) > limit
@@ -97,14 +99,19 @@ def _following(providers: list[ProviderView], after: NameKey | None) -> list[Pro
                          errors={"cursor": ["Invalid cursor."]})
 
 
-def _facts(providers: list[ProviderView], start: datetime, end: datetime) -> tuple[
+def _facts(providers: list[ProviderView], start: datetime, end: datetime,
+           last: date) -> tuple[
         dict[uuid.UUID, WorkingTime], dict[uuid.UUID, list[AppointmentSpan]]]:
-    """Working time and appointments of the providers: one question to each domain."""
+    """Working time and appointments of the providers: one question to each domain.
+
+    The days are counted in the zone of the hours governing the last date reported, so
+    hours set later (from today on) leave a past report as it was.
+    """
     if not providers:
         return {}, {}
     working = ask(WorkingPeriods(
         providers=tuple(ProviderZone(p.id, p.timezone) for p in providers),
-        start=start, end=end))
+        start=start, end=end, zone_on=last))
     appointments = ask(AppointmentPeriods(provider_ids=tuple(p.id for p in providers),
                                           start=start, end=end))
     return {w.provider_id: w for w in working}, appointments

@@ -11,7 +11,7 @@ means the end of the local day (the next local midnight); 24:00 is not represent
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -132,15 +132,21 @@ def local_dates(window: Period, zone: Zone) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def working_periods(rules: list[WeeklyRule], overrides: list[DayOverride], zone: Zone,
-                    window: Period, effective_from: date | None = None) -> list[Period]:
-    """UTC working periods inside ``window``: overrides win, rules apply from effective_from."""
+def working_periods(rules: Sequence[WeeklyRule], overrides: list[DayOverride], zone: Zone,
+                    window: Period, effective_from: date | None = None, *,
+                    since: date | None = None, until: date | None = None) -> list[Period]:
+    """UTC working periods inside ``window``: overrides win, rules apply from effective_from.
+
+    Only local dates in ``[since, until)`` count (either bound None: unbounded).
+    """
     if window.empty:
         return []
     by_day = {o.day: o.intervals for o in overrides}  # a later override of a date wins
     tz = as_zone(zone)
     periods: list[Period] = []
     for day in local_dates(window, tz):
+        if (since is not None and day < since) or (until is not None and day >= until):
+            continue
         intervals = by_day.get(day)
         if intervals is None:
             intervals = _rule_intervals(rules, day, effective_from)
@@ -149,12 +155,92 @@ def working_periods(rules: list[WeeklyRule], overrides: list[DayOverride], zone:
     return merge(periods)
 
 
-def _rule_intervals(rules: list[WeeklyRule], day: date,
+def _rule_intervals(rules: Sequence[WeeklyRule], day: date,
                     effective_from: date | None) -> tuple[tuple[time, time], ...]:
     """The weekly intervals of ``day``, none before the rules take effect."""
     if effective_from is not None and day < effective_from:
         return ()
     return tuple((r.start, r.end) for r in rules if r.weekday == day.weekday())
+
+
+# --- versions of the weekly hours -------------------------------------------------------
+
+@dataclass(frozen=True)
+class HoursVersion:
+    """Weekly rules in one zone, governing the local dates (in that zone) from
+    ``effective_from`` (None: from the beginning) until the next version's."""
+
+    effective_from: date | None
+    zone: ZoneInfo
+    rules: tuple[WeeklyRule, ...]
+
+
+def governing(versions: Sequence[HoursVersion], day: date) -> HoursVersion | None:
+    """The version governing local date ``day``: the latest starting on or before it.
+
+    ``versions`` are sorted by start (a None start first). Before the first version's
+    start, None: that date has no weekly hours.
+    """
+    found = None
+    for version in versions:
+        if version.effective_from is not None and version.effective_from > day:
+            break
+        found = version
+    return found
+
+
+def versioned_working_periods(versions: Sequence[HoursVersion], overrides: list[DayOverride],
+                              default_zone: Zone, window: Period) -> list[Period]:
+    """UTC working periods inside ``window`` over several versions of the weekly hours.
+
+    Each version gives the periods of its own local dates in its own zone; a date
+    override replaces the rules of its date in the zone of the version governing it.
+    Dates before the first version follow its zone for overrides (and have no weekly
+    hours); with no version at all, overrides are read in ``default_zone``.
+    """
+    if not versions:
+        return working_periods([], overrides, default_zone, window)
+    periods: list[Period] = []
+    for index, version in enumerate(versions):
+        following = versions[index + 1] if index + 1 < len(versions) else None
+        periods += working_periods(
+            version.rules, overrides, version.zone, window,
+            effective_from=version.effective_from,
+            since=version.effective_from if index else None,
+            until=following.effective_from if following else None)
+    return merge(periods)
+
+
+def zone_changes(versions: Sequence[HoursVersion],
+                 default_zone: Zone) -> list[tuple[datetime | None, ZoneInfo]]:
+    """From which instant (None: always) each zone of the versions holds, in order.
+
+    A version's zone holds from its first local midnight; consecutive versions in one
+    zone are one entry. With no version, the default zone holds always.
+    """
+    changes: list[tuple[datetime | None, ZoneInfo]] = []
+    for version in versions:
+        since = (None if version.effective_from is None or not changes
+                 else local_to_utc(version.effective_from, time(), version.zone))
+        if changes and changes[-1][1] == version.zone:
+            continue
+        # Zones 26 hours apart can put a later date's midnight first: keep the order.
+        previous = changes[-1][0] if changes else None
+        if since is not None and previous is not None and since < previous:
+            since = previous
+        changes.append((since, version.zone))
+    return changes or [(None, as_zone(default_zone))]
+
+
+def zone_at(versions: Sequence[HoursVersion], default_zone: Zone,
+            instant: datetime) -> ZoneInfo:
+    """The zone of the working hours in force at ``instant``."""
+    found = as_zone(default_zone)
+    for since, zone in zone_changes(versions, default_zone):
+        if since is not None and since > instant:
+            break
+        found = zone
+    return found
 
 
 def _clip(period: Period, window: Period) -> Period:
@@ -221,6 +307,22 @@ def free_slots(working: list[Period], blocked: list[Period], *, duration: timede
         if lo <= hi:
             slots.extend(grid[bisect_left(grid, lo):bisect_right(grid, hi)])
     return sorted(set(slots))  # overlapping working periods may offer a start twice
+
+
+def versioned_free_slots(working: list[Period], blocked: list[Period], *,
+                         duration: timedelta, step: timedelta,
+                         versions: Sequence[HoursVersion], default_zone: Zone,
+                         not_before: datetime) -> list[datetime]:
+    """``free_slots``, each start on the grid of the zone in force when it starts."""
+    changes = zone_changes(versions, default_zone)
+    slots: list[datetime] = []
+    for index, (since, zone) in enumerate(changes):
+        until = changes[index + 1][0] if index + 1 < len(changes) else None
+        floor = not_before if since is None else max(not_before, since)
+        slots += [start for start in free_slots(working, blocked, duration=duration,
+                                                step=step, zone=zone, not_before=floor)
+                  if until is None or start < until]
+    return slots  # the zones' stretches follow each other: still sorted
 
 
 def _grid(tz: ZoneInfo, window: Period, step: timedelta) -> list[datetime]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
@@ -38,7 +40,13 @@ from vitalbridge.schedule.messages import (
     interval_json,
     rule_json,
 )
-from vitalbridge.schedule.model import LeaveRequest, ScheduleOverride, WorkingHours
+from vitalbridge.schedule.model import (
+    FROM_THE_BEGINNING,
+    LeaveRequest,
+    ScheduleOverride,
+    WorkingHours,
+    WorkingHoursVersion,
+)
 
 
 class IllegalTransition(DomainError):
@@ -49,19 +57,41 @@ class IllegalTransition(DomainError):
 
 
 def set_working_hours(cmd: SetWorkingHours, uow: UnitOfWork) -> Ack:
-    """Replace every weekly rule of a provider at once (version 1, then +1 each time)."""
+    """Store a version of the weekly rules from its start date on (head version +1 each time).
+
+    It replaces the versions starting on or after that date; earlier ones keep their
+    dates. Without ``effective_from`` it starts today in the rules' zone, so past dates
+    keep the hours they had, or at the beginning when the provider had no hours yet.
+    """
     _refuse_invalid(validate_rules(list(cmd.rules)))
     tenant_id = uow.acting_tenant
-    current = uow.session.get(WorkingHours, (tenant_id, cmd.provider_id), with_for_update=True)
+    key = {"tenant_id": tenant_id, "provider_id": cmd.provider_id}
+    current = uow.session.get(WorkingHours, tuple(key.values()), with_for_update=True)
     require_version("working hours", _version(current), cmd.expected_version)
+    start = _version_start(cmd, first=current is None)
+    # The head first: its row lock orders concurrent writers of this provider's versions.
+    version = _upsert(uow, WorkingHours, key, {})
     rules = [rule_json(rule) for rule in sorted(cmd.rules, key=lambda r: (r.weekday, r.start))]
-    values = {"timezone": cmd.timezone, "effective_from": cmd.effective_from, "rules": rules}
-    version = _upsert(uow, WorkingHours, {"tenant_id": tenant_id,
-                                          "provider_id": cmd.provider_id}, values)
+    uow.session.execute(delete(WorkingHoursVersion).where(
+        WorkingHoursVersion.tenant_id == tenant_id,
+        WorkingHoursVersion.provider_id == cmd.provider_id,
+        WorkingHoursVersion.effective_from >= start))
+    uow.session.execute(insert(WorkingHoursVersion).values(
+        **key, effective_from=start, timezone=cmd.timezone, rules=rules))
+    effective_from = None if start == FROM_THE_BEGINNING else start
     uow.emit(WorkingHoursSet(tenant_id=tenant_id, aggregate_id=cmd.provider_id,
-                             timezone=cmd.timezone, effective_from=cmd.effective_from,
+                             timezone=cmd.timezone, effective_from=effective_from,
                              rules=tuple(rules)))
     return Ack(id=cmd.provider_id, version=version)
+
+
+def _version_start(cmd: SetWorkingHours, *, first: bool) -> date:
+    """The first local date a new version governs."""
+    if cmd.effective_from is not None:
+        return cmd.effective_from
+    if first:
+        return FROM_THE_BEGINNING
+    return datetime.now(ZoneInfo(cmd.timezone)).date()
 
 
 def set_date_override(cmd: SetDateOverride, uow: UnitOfWork) -> Ack:

@@ -52,7 +52,13 @@ def rule_json(rule: WeeklyRule) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class SetWorkingHours(Command):
-    """Replace a provider's weekly rules; ``timezone`` is resolved by the HTTP edge."""
+    """Set a provider's weekly rules from ``effective_from`` on; ``timezone`` is resolved
+    by the HTTP edge.
+
+    The new version replaces every version starting on or after its start; earlier ones
+    keep governing their dates. Without ``effective_from`` it starts today (in
+    ``timezone``), or at the beginning of time when the provider had no hours yet.
+    """
 
     target_field: ClassVar[str | None] = "provider_id"
 
@@ -136,7 +142,8 @@ class CancelLeaveRequest(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class WorkingHoursSet(Event):
-    """A provider's weekly rules were replaced; ``rules`` holds all of them."""
+    """A provider's weekly rules were set from ``effective_from`` (None: from the
+    beginning) on, until any later version; ``rules`` holds all of them."""
 
     type: ClassVar[str] = "schedule.working_hours_set"
     aggregate_type: ClassVar[str] = "schedule"
@@ -212,7 +219,8 @@ class LeaveCancelled(_LeaveEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class GetWorkingHours(Query):
-    """A provider's weekly rules, or None when never set."""
+    """A provider's weekly rules in force today and the planned ones, or None when never
+    set."""
 
     provider_id: uuid.UUID
 
@@ -287,8 +295,22 @@ class GetAvailability(Query):
 
 
 @dataclass(frozen=True)
+class WorkingHoursVersionView:
+    """One version of the weekly rules: it governs local dates from ``effective_from``
+    (None: from the beginning) until the next version's."""
+
+    effective_from: date | None
+    timezone: str
+    rules: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class WorkingHoursView:
-    """A provider's weekly rules as queries answer them."""
+    """A provider's weekly rules in force today (else its first ones, when all of them
+    start later), and the versions planned after them, in date order.
+
+    ``version`` counts the PUTs (the ETag); the stamps are those of the first and last.
+    """
 
     provider_id: uuid.UUID
     timezone: str
@@ -297,6 +319,7 @@ class WorkingHoursView:
     version: int
     created_at: datetime
     updated_at: datetime
+    upcoming: tuple[WorkingHoursVersionView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,7 +341,8 @@ class LeaveRequestView:
 
 @dataclass(frozen=True)
 class ScheduleItem:
-    """One stretch of a schedule; ``local_*`` are the same instants in the provider's zone."""
+    """One stretch of a schedule; ``local_*`` are the same instants in the zone of the
+    working hours in force at its start (the provider's own zone when none were set)."""
 
     kind: str
     start: datetime
@@ -332,7 +356,7 @@ class ScheduleItem:
 
 @dataclass(frozen=True)
 class ScheduleView:
-    """A provider's schedule over a window."""
+    """A provider's schedule over a window; ``timezone``: that in force at its start."""
 
     provider_id: uuid.UUID
     timezone: str
@@ -375,20 +399,23 @@ class WorkingPeriods(Query):
     """Each provider's working time in ``[start, end)``, for reports: one statement.
 
     Working time is the weekly rules (date overrides win on their dates) minus approved
-    leave, as availability computes it.
+    leave, as availability computes it. ``zone_on``: the local date whose working hours'
+    zone each answer names (default: the window's first UTC date).
     """
 
     providers: tuple[ProviderZone, ...]
     start: datetime
     end: datetime
+    zone_on: date | None = None
 
 
 @dataclass(frozen=True)
 class WorkingTime:
     """The answer of WorkingPeriods for one provider, in the order asked.
 
-    ``timezone`` is the zone its working hours are written in (its own when none were
-    set); ``periods`` are UTC ``(start, end)`` pairs, sorted, disjoint, inside the window.
+    ``timezone`` is the zone its working hours on the asked date are written in (its own
+    when none were set in the window); ``periods`` are UTC ``(start, end)`` pairs, sorted,
+    disjoint, inside the window.
     """
 
     provider_id: uuid.UUID

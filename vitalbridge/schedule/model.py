@@ -16,19 +16,38 @@ from vitalbridge.db import Base
 NOW = text("now()")
 
 
+# A version's effective_from for "from the beginning": every past date too. A real date
+# keeps it in the primary key (no NULL there) and orders it before every other version.
+FROM_THE_BEGINNING = date.min
+
+
 class WorkingHours(Base):
-    """A provider's weekly rules, ``[{weekday, start, end}]`` in local ``HH:MM``."""
+    """A provider's working-hours head: the version counter every PUT bumps (the ETag).
+
+    The weekly rules themselves are ``WorkingHoursVersion`` rows, one per start date.
+    """
 
     __tablename__ = "working_hours"
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    timezone: Mapped[str] = mapped_column(Text)
-    effective_from: Mapped[date | None] = mapped_column(Date)
-    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class WorkingHoursVersion(Base):
+    """Weekly rules ``[{weekday, start, end}]`` in local ``HH:MM`` of one zone, governing
+    the provider's local dates from ``effective_from`` until the next version's."""
+
+    __tablename__ = "working_hours_versions"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    effective_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    timezone: Mapped[str] = mapped_column(Text)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
 
 
 class ScheduleOverride(Base):

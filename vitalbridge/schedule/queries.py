@@ -10,12 +10,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     Date,
     DateTime,
+    Table,
     Text,
     Uuid,
     bindparam,
+    func,
     literal,
     null,
     select,
@@ -29,11 +32,14 @@ from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.schedule.calendar import (
     ONE_DAY,
     DayOverride,
+    HoursVersion,
     Period,
     WeeklyRule,
-    free_slots,
+    governing,
     subtract,
-    working_periods,
+    versioned_free_slots,
+    versioned_working_periods,
+    zone_at,
 )
 from vitalbridge.schedule.messages import (
     Availability,
@@ -47,24 +53,58 @@ from vitalbridge.schedule.messages import (
     ScheduleItem,
     ScheduleView,
     ViewSchedule,
+    WorkingHoursVersionView,
     WorkingHoursView,
     WorkingPeriods,
     WorkingTime,
     parse_clock,
 )
-from vitalbridge.schedule.model import LeaveRequest, ScheduleOverride, WorkingHours
+from vitalbridge.schedule.model import (
+    FROM_THE_BEGINNING,
+    LeaveRequest,
+    ScheduleOverride,
+    WorkingHours,
+    WorkingHoursVersion,
+)
 
 
 def get_working_hours(query: GetWorkingHours, ctx: ReadContext) -> WorkingHoursView | None:
-    """A provider's weekly rules; None when they were never set (or another tenant's)."""
-    row = ctx.session.scalar(select(WorkingHours).where(
+    """The version in force today and the later ones; None when never set (or another
+    tenant's)."""
+    head = ctx.session.scalar(select(WorkingHours).where(
         WorkingHours.provider_id == query.provider_id))
-    if row is None:
+    if head is None:
         return None
-    return WorkingHoursView(provider_id=row.provider_id, timezone=row.timezone,
-                            effective_from=row.effective_from, rules=row.rules,
-                            version=row.version, created_at=row.created_at,
-                            updated_at=row.updated_at)
+    rows = ctx.session.scalars(select(WorkingHoursVersion).where(
+        WorkingHoursVersion.provider_id == query.provider_id)
+        .order_by(WorkingHoursVersion.effective_from)).all()
+    versions = [_version_view(row) for row in rows]
+    current = _in_force(versions, datetime.now(UTC))
+    return WorkingHoursView(provider_id=head.provider_id, timezone=current.timezone,
+                            effective_from=current.effective_from, rules=current.rules,
+                            version=head.version, created_at=head.created_at,
+                            updated_at=head.updated_at,
+                            upcoming=tuple(versions[versions.index(current) + 1:]))
+
+
+def _in_force(versions: list[WorkingHoursVersionView], now: datetime) -> WorkingHoursVersionView:
+    """The version governing today (each version's today in its own zone), else the first."""
+    current = versions[0]
+    for version in versions[1:]:
+        assert version.effective_from is not None  # only the first starts at the beginning
+        if version.effective_from > now.astimezone(ZoneInfo(version.timezone)).date():
+            break
+        current = version
+    return current
+
+
+def _version_view(row: WorkingHoursVersion) -> WorkingHoursVersionView:
+    return WorkingHoursVersionView(effective_from=_start(row.effective_from),
+                                   timezone=row.timezone, rules=row.rules)
+
+
+def _start(stored: date) -> date | None:
+    return None if stored == FROM_THE_BEGINNING else stored
 
 
 def get_leave_request(query: GetLeaveRequest, ctx: ReadContext) -> LeaveRequestView | None:
@@ -93,13 +133,19 @@ def view_schedule(query: ViewSchedule, ctx: ReadContext) -> ScheduleView:
     """Working periods, approved leave and the given appointments, in time order."""
     window = Period(query.start, query.end)
     calendar = _calendars(ctx, (query.provider_id,), window)[query.provider_id]
-    zone = ZoneInfo(calendar.timezone or query.default_timezone)
-    items = [_item("working", p.start, p.end, zone) for p in calendar.working(zone, window)]
-    items += [_item("leave", p.start, p.end, zone, leave_request_id=leave_id)
+    default = ZoneInfo(query.default_timezone)
+
+    def item(kind: str, start: datetime, end: datetime, **ids: Any) -> ScheduleItem:
+        # Local times in the zone in force when the item starts (hours may move zone).
+        return _item(kind, start, end, calendar.zone_at(default, start), **ids)
+
+    items = [item("working", p.start, p.end) for p in calendar.working(default, window)]
+    items += [item("leave", p.start, p.end, leave_request_id=leave_id)
               for leave_id, p in calendar.leave]
-    items += [_item("appointment", a.start, a.end, zone, appointment_id=a.appointment_id,
-                    status=a.status) for a in query.appointments]
+    items += [item("appointment", a.start, a.end, appointment_id=a.appointment_id,
+                   status=a.status) for a in query.appointments]
     items.sort(key=lambda item: (item.start, item.end, item.kind))
+    zone = calendar.zone_at(default, window.start)
     return ScheduleView(provider_id=query.provider_id, timezone=zone.key, start=window.start,
                         end=window.end, items=items)
 
@@ -111,12 +157,14 @@ def get_availability(query: GetAvailability, ctx: ReadContext) -> Availability:
     answers = []
     for facts in query.providers:
         calendar = calendars[facts.provider_id]
-        zone = ZoneInfo(calendar.timezone or facts.default_timezone)
+        default = ZoneInfo(facts.default_timezone)
+        zone = calendar.zone_at(default, window.start)
         blocked = [period for _, period in calendar.leave]
         blocked += [Period(start, end) for start, end in facts.busy]
-        working = calendar.working(zone, window) if facts.active else []
-        slots = free_slots(working, blocked, duration=query.duration, step=query.step,
-                           zone=zone, not_before=query.not_before)
+        working = calendar.working(default, window) if facts.active else []
+        slots = versioned_free_slots(working, blocked, duration=query.duration,
+                                     step=query.step, versions=calendar.versions,
+                                     default_zone=default, not_before=query.not_before)
         answers.append(ProviderSlots(provider_id=facts.provider_id, timezone=zone.key,
                                      slots=slots))
     return Availability(start=window.start, end=window.end, duration=query.duration,
@@ -128,44 +176,34 @@ def working_time(query: WorkingPeriods, ctx: ReadContext) -> list[WorkingTime]:
     window = Period(query.start, query.end)
     calendars = _calendars(ctx, tuple(p.provider_id for p in query.providers), window)
     answers = []
+    zone_on = query.zone_on or window.start.date()
     for asked in query.providers:
         calendar = calendars[asked.provider_id]
-        zone = ZoneInfo(calendar.timezone or asked.default_timezone)
-        worked = subtract(calendar.working(zone, window), [p for _, p in calendar.leave])
+        default = ZoneInfo(asked.default_timezone)
+        # Before the first version its zone holds, as it does for the overrides.
+        hours = governing(calendar.versions, zone_on) or next(iter(calendar.versions), None)
+        zone = hours.zone if hours else default
+        worked = subtract(calendar.working(default, window), [p for _, p in calendar.leave])
         answers.append(WorkingTime(provider_id=asked.provider_id, timezone=zone.key,
                                    periods=tuple((p.start, p.end) for p in worked)))
     return answers
-
-
-@dataclass(frozen=True)
-class _WeeklyHours:
-    """A provider's weekly rules as stored: local ``HH:MM`` rules in one zone."""
-
-    timezone: str
-    effective_from: date | None
-    rules: list[dict[str, Any]]
 
 
 @dataclass
 class _Calendar:
     """One provider's schedule rows that matter for a window."""
 
-    hours: _WeeklyHours | None = None
+    versions: list[HoursVersion] = field(default_factory=list)  # in date order
     overrides: list[DayOverride] = field(default_factory=list)
     leave: list[tuple[uuid.UUID, Period]] = field(default_factory=list)
 
-    @property
-    def timezone(self) -> str | None:
-        """The zone its working hours are written in, if any were set."""
-        return self.hours.timezone if self.hours else None
+    def zone_at(self, default: ZoneInfo, instant: datetime) -> ZoneInfo:
+        """The zone of the hours in force at ``instant`` (``default`` with none)."""
+        return zone_at(self.versions, default, instant)
 
-    def working(self, zone: ZoneInfo, window: Period) -> list[Period]:
+    def working(self, default: ZoneInfo, window: Period) -> list[Period]:
         """UTC working periods in the window (overrides apply even without weekly rules)."""
-        rules = [WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
-                 for r in (self.hours.rules if self.hours else [])]
-        effective_from = self.hours.effective_from if self.hours else None
-        return working_periods(rules, self.overrides, zone, window,
-                               effective_from=effective_from)
+        return versioned_working_periods(self.versions, self.overrides, default, window)
 
 
 def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
@@ -176,15 +214,18 @@ def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
     first, last = window.start.date() - 2 * ONE_DAY, window.end.date() + 2 * ONE_DAY
     rows = ctx.session.execute(_CALENDAR_ROWS, {
         "providers": provider_ids, "first": first, "last": last,
-        "start": window.start, "end": window.end, "approved": LeaveStatus.APPROVED.value})
+        "beginning": FROM_THE_BEGINNING, "start": window.start, "end": window.end,
+        "approved": LeaveStatus.APPROVED.value})
     for kind, provider_id, zone, day, starts, ends, leave_id, document in rows:
         calendar = calendars[provider_id]
         if kind == "hours":
-            calendar.hours = _WeeklyHours(zone, day, document)
+            calendar.versions.append(_hours_version(zone, day, document))
         elif kind == "override":
             calendar.overrides.append(_override(day, document))
         else:
             calendar.leave.append((leave_id, Period(starts, ends)))
+    for calendar in calendars.values():
+        calendar.versions.sort(key=lambda v: v.effective_from or FROM_THE_BEGINNING)
     return calendars
 
 
@@ -192,16 +233,18 @@ def _calendar_rows() -> CompoundSelect:
     # The three kinds of rows as one UNION ALL of one shape: (kind, provider, zone, day,
     # start, end, leave id, JSON document). A single round trip and plain rows instead
     # of three statements loading ORM objects: booking asks this on every request.
-    hours, overrides, leave = (table_of(WorkingHours), table_of(ScheduleOverride),
-                               table_of(LeaveRequest))
+    versions, overrides, leave = (table_of(WorkingHoursVersion), table_of(ScheduleOverride),
+                                  table_of(LeaveRequest))
     no_zone, no_day = null().cast(Text()), null().cast(Date())
     no_time, no_id, no_document = (null().cast(DateTime(timezone=True)), null().cast(Uuid()),
                                    null().cast(JSONB()))
     providers: BindParameter[uuid.UUID] = bindparam("providers", expanding=True)
     return union_all(
-        select(literal("hours"), hours.c.provider_id, hours.c.timezone,
-               hours.c.effective_from, no_time, no_time, no_id, hours.c.rules)
-        .where(hours.c.provider_id.in_(providers)),
+        select(literal("hours"), versions.c.provider_id, versions.c.timezone,
+               versions.c.effective_from, no_time, no_time, no_id, versions.c.rules)
+        .where(versions.c.provider_id.in_(providers),
+               versions.c.effective_from <= bindparam("last"),
+               versions.c.effective_from >= _latest_start_by_first(versions)),
         select(literal("override"), overrides.c.provider_id, no_zone, overrides.c.day,
                no_time, no_time, no_id, overrides.c.intervals)
         .where(overrides.c.provider_id.in_(providers),
@@ -213,7 +256,26 @@ def _calendar_rows() -> CompoundSelect:
     )
 
 
+def _latest_start_by_first(versions: Table) -> ColumnElement[date]:
+    # The version in force on the window's first date is the oldest one that matters:
+    # older ones govern no date of the window. With none by then, all of them from the
+    # beginning (the first one's zone also reads the overrides of earlier dates).
+    earlier = versions.alias("earlier")
+    latest = (select(func.max(earlier.c.effective_from))
+              .where(earlier.c.tenant_id == versions.c.tenant_id,
+                     earlier.c.provider_id == versions.c.provider_id,
+                     earlier.c.effective_from <= bindparam("first"))
+              .scalar_subquery())
+    return func.coalesce(latest, bindparam("beginning"))
+
+
 _CALENDAR_ROWS = _calendar_rows()
+
+
+def _hours_version(zone: str, start: date, rules: list[dict[str, Any]]) -> HoursVersion:
+    return HoursVersion(_start(start), ZoneInfo(zone), tuple(
+        WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
+        for r in rules))
 
 
 def _override(day: date, intervals: list[dict[str, str]]) -> DayOverride:

@@ -60,12 +60,14 @@ class RuleBody(IntervalBody):
 
 
 class WorkingHoursBody(InputSchema):
-    """PUT /providers/{id}/working-hours: the complete weekly rules (they replace all)."""
+    """PUT /providers/{id}/working-hours: the complete weekly rules from a date on."""
 
     timezone = Text(load_default=None, validate=iana_timezone, metadata={
         "description": "IANA zone of the times; the provider's when omitted."})
     effective_from = CalendarDate(load_default=None, metadata={
-        "description": "First local date the rules apply; always when omitted."})
+        "description": "First local date the rules apply; they replace the hours set from "
+                       "that date on, earlier hours keep their dates. When omitted: today "
+                       "(in `timezone`), or every date when the provider had no hours."})
     rules = fields.List(fields.Nested(RuleBody), required=True, metadata={
         "description": "Several intervals a day are allowed (a lunch break is two)."})
 
@@ -190,16 +192,28 @@ class RuleSchema(LocalIntervalSchema):
     weekday = fields.Integer()
 
 
-class WorkingHoursSchema(Schema):
-    """A provider's weekly working hours."""
+class WorkingHoursVersionSchema(Schema):
+    """Weekly rules governing the local dates from `effective_from` until the next ones."""
+
+    effective_from = fields.Date(allow_none=True, metadata={
+        "description": "First local date they govern; null: every date before the next."})
+    timezone = fields.String()
+    rules = fields.List(fields.Nested(RuleSchema))
+
+
+class WorkingHoursSchema(WorkingHoursVersionSchema):
+    """A provider's weekly working hours in force today, and those planned after them.
+
+    When every version starts after today, the first one is answered (and its
+    `effective_from` is after today).
+    """
 
     provider_id = fields.UUID()
-    timezone = fields.String()
-    effective_from = fields.Date(allow_none=True)
-    rules = fields.List(fields.Nested(RuleSchema))
     version = fields.Integer()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+    upcoming = fields.List(fields.Nested(WorkingHoursVersionSchema), metadata={
+        "description": "Versions starting after today, in date order."})
 
 
 class LeaveRequestSchema(Schema):
