@@ -568,3 +568,13 @@ def test_an_availability_specialty_is_trimmed_like_the_provider_filter(client, t
 def test_an_event_position_beyond_bigint_is_422(client, tenant):
     response = client.get(f"/api/v1/events?after={2**63}", headers=bearer(tenant.admin_key))
     assert set(problem(response)["errors"]) == {"after"}
+
+
+@pytest.mark.parametrize("header", ['"³"', "٣", '"abc"', '"-1"', '"1.5"', '"' + "9" * 40 + '"'])
+def test_an_if_match_that_names_no_version_is_422(client, tenant, header):
+    with client.application.app_context():
+        provider = ProviderFactory(tenant_id=tenant.id)
+    response = client.patch(f"/api/v1/providers/{provider.id}", json={"specialty": "x"},
+                            headers=bearer(tenant.admin_key) | {"If-Match": header})
+    assert problem(response)["errors"] == {
+        "If-Match": ['Must be a version number, e.g. "3".']}

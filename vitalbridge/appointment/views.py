@@ -17,6 +17,17 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
 from vitalbridge.appointment import schemas
+from vitalbridge.appointment.handlers import (
+    IllegalTransition,
+    InThePast,
+    OutsideWorkingHours,
+    PatientDoubleBooked,
+    ProviderInactive,
+    ProviderOnLeave,
+    ShortNotice,
+    SlotUnavailable,
+    TooEarly,
+)
 from vitalbridge.appointment.messages import (
     AppointmentStatus,
     CancelAppointment,
@@ -32,6 +43,7 @@ from vitalbridge.appointment.messages import (
 from vitalbridge.appointment.names import display_name, with_names
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.docs import conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
@@ -48,9 +60,15 @@ blueprint = Blueprint("appointment", __name__, url_prefix="/api/v1",
 
 ONE = "/appointments/<uuid:appointment_id>"
 
+# The rules of a new period (handlers._refuse_unbookable and the exclusion constraints),
+# as the 409s of create and reschedule document them.
+BOOKING_RULES = (ProviderInactive, InThePast, ShortNotice, ProviderOnLeave,
+                 OutsideWorkingHours, SlotUnavailable, PatientDoubleBooked)
+
 
 @blueprint.post("/appointments")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(*BOOKING_RULES)
 @blueprint.arguments(schemas.AppointmentBody)
 @blueprint.response(201, AckSchema)
 def create_appointment(body: dict[str, Any]) -> ResponseReturnValue:
@@ -77,6 +95,8 @@ def create_appointment(body: dict[str, Any]) -> ResponseReturnValue:
 
 @blueprint.post(f"{ONE}/reschedule")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(IllegalTransition, *BOOKING_RULES)
+@if_match
 @blueprint.arguments(schemas.RescheduleBody)
 @blueprint.response(200, AckSchema)
 def reschedule_appointment(body: dict[str, Any],
@@ -106,6 +126,8 @@ def reschedule_appointment(body: dict[str, Any],
 
 @blueprint.post(f"{ONE}/cancel")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.arguments(schemas.CancelBody)
 @blueprint.response(200, AckSchema)
 def cancel_appointment(body: dict[str, Any], appointment_id: uuid.UUID) -> ResponseReturnValue:
@@ -120,6 +142,8 @@ def cancel_appointment(body: dict[str, Any], appointment_id: uuid.UUID) -> Respo
 
 @blueprint.post(f"{ONE}/check-in")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.response(200, AckSchema)
 def check_in(appointment_id: uuid.UUID) -> ResponseReturnValue:
     """Check In: booked -> checked_in; emits appointment.checked_in."""
@@ -129,6 +153,8 @@ def check_in(appointment_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.post(f"{ONE}/complete")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.response(200, AckSchema)
 def complete(appointment_id: uuid.UUID) -> ResponseReturnValue:
     """Complete: checked_in -> completed; emits appointment.completed."""
@@ -138,6 +164,8 @@ def complete(appointment_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.post(f"{ONE}/no-show")
 @requires(Role.ADMIN, Role.STAFF)
+@conflicts(IllegalTransition, TooEarly)
+@if_match
 @blueprint.response(200, AckSchema)
 def no_show(appointment_id: uuid.UUID) -> ResponseReturnValue:
     """Mark No-Show: booked -> no_show once the start has passed (else 409 too-early)."""

@@ -96,13 +96,18 @@ def _reply(ack: Ack, created: bool, location: Locate | None) -> Response:
     return response
 
 
+# Versions are PostgreSQL integers; a longer number can only be a client's mistake.
+MAX_VERSION_DIGITS = 10
+
+
 def expected_version() -> int | None:
     """The version named by If-Match (``"3"``, ``3`` or ``W/"3"``), or None."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "³" and other digits int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_VERSION_DIGITS:
         raise InvalidCommand("If-Match must name a version.",
                              errors={"If-Match": ["Must be a version number, e.g. \"3\"."]})
     return int(value)

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from vitalbridge.appointment.messages import ProviderHasPatient
 from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.docs import conflicts, if_match
 from vitalbridge.http.pagination import (
     cursor_values,
     number_value,
@@ -24,6 +25,7 @@ from vitalbridge.http.schemas import AckSchema
 from vitalbridge.messaging.errors import NotFound
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient import schemas
+from vitalbridge.patient.handlers import MrnTaken, PossibleDuplicate
 from vitalbridge.patient.messages import (
     GetPatient,
     RegisterPatient,
@@ -44,6 +46,7 @@ READERS = (*SEARCHERS, Role.PROVIDER)
 
 @blueprint.post("/patients")
 @requires(*WRITERS)
+@conflicts(PossibleDuplicate, MrnTaken)
 @blueprint.arguments(schemas.RegisterPatientBody)
 @blueprint.response(201, schemas.PatientRegisteredSchema)
 def register_patient(body: dict[str, Any]) -> ResponseReturnValue:
@@ -60,6 +63,7 @@ def register_patient(body: dict[str, Any]) -> ResponseReturnValue:
 
 @blueprint.patch("/patients/<uuid:patient_id>")
 @requires(*WRITERS)
+@if_match
 @blueprint.arguments(schemas.UpdatePatientBody)
 @blueprint.response(200, AckSchema)
 def update_patient(body: dict[str, Any], patient_id: uuid.UUID) -> ResponseReturnValue:

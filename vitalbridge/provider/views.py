@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.docs import if_match
 from vitalbridge.http.pagination import cursor_values, page_response, text_value, uuid_value
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
@@ -73,6 +74,7 @@ def get_provider(provider_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.patch("/providers/<uuid:provider_id>")
 @requires(Role.ADMIN)
+@if_match
 @blueprint.arguments(schemas.UpdateProviderBody)
 @blueprint.response(200, AckSchema)
 def update_provider(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
@@ -83,6 +85,7 @@ def update_provider(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseRet
 
 @blueprint.post("/providers/<uuid:provider_id>/deactivate")
 @requires(Role.ADMIN)
+@if_match
 @blueprint.response(200, AckSchema)
 def deactivate_provider(provider_id: uuid.UUID) -> ResponseReturnValue:
     """Deactivate Provider: emits provider.deactivated; repeating it is a harmless 200."""

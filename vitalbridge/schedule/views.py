@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.docs import conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
@@ -29,6 +30,7 @@ from vitalbridge.messaging.messages import Role
 from vitalbridge.provider.messages import FindProviders, GetProvider, ProviderView
 from vitalbridge.schedule import schemas
 from vitalbridge.schedule.calendar import WeeklyRule
+from vitalbridge.schedule.handlers import IllegalTransition
 from vitalbridge.schedule.messages import (
     ApproveLeaveRequest,
     BookedPeriod,
@@ -63,13 +65,19 @@ class ProviderInactive(DomainError):
 
 @blueprint.put(f"{PROVIDER_PATH}/working-hours")
 @requires(Role.ADMIN, Role.PROVIDER)
+@conflicts(ProviderInactive)
+@if_match
 @blueprint.arguments(schemas.WorkingHoursBody)
 @blueprint.response(200, AckSchema)
 def set_working_hours(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
-    """Set Working Hours: replaces every weekly rule; emits schedule.working_hours_set.
+    """Set Working Hours from a date on; emits schedule.working_hours_set.
 
-    Times are local to `timezone` (the provider's when omitted). Overlapping or inverted
-    intervals of a weekday are 422 naming each rule (`rules.N`). If-Match optional.
+    Times are local to `timezone` (the provider's when omitted). The rules govern the
+    local dates from `effective_from` on: they replace the hours set from that date on,
+    and earlier hours keep governing the dates before it. Without `effective_from` they
+    start today (in `timezone`), so past dates keep their hours; a provider's first
+    hours cover every date. Overlapping or inverted intervals of a weekday are 422
+    naming each rule (`rules.N`). If-Match optional.
     """
     provider = _writable_provider(provider_id)
     rules = tuple(WeeklyRule(r["weekday"], r["start"], r["end"]) for r in body["rules"])
@@ -82,13 +90,18 @@ def set_working_hours(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseR
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.WorkingHoursSchema)
 def get_working_hours(provider_id: uuid.UUID) -> ResponseReturnValue:
-    """A provider's weekly working hours (404 when never set)."""
+    """A provider's weekly working hours in force today, and the `upcoming` ones.
+
+    404 when never set. The ETag (and `version`) counts every PUT.
+    """
     _own_provider_only(provider_id)
     return single(ask(GetWorkingHours(provider_id=provider_id)), "working hours")
 
 
 @blueprint.put(f"{PROVIDER_PATH}/overrides/<string:day>")
 @requires(Role.ADMIN, Role.PROVIDER)
+@conflicts(ProviderInactive)
+@if_match
 @blueprint.arguments(schemas.OverrideBody)
 @blueprint.response(200, AckSchema)
 def set_override(body: dict[str, Any], provider_id: uuid.UUID, day: str) -> ResponseReturnValue:
@@ -114,6 +127,7 @@ def remove_override(provider_id: uuid.UUID, day: str) -> ResponseReturnValue:
 
 @blueprint.post(f"{PROVIDER_PATH}/leave-requests")
 @requires(Role.ADMIN, Role.PROVIDER)
+@conflicts(ProviderInactive)
 @blueprint.arguments(schemas.LeaveRequestBody)
 @blueprint.response(201, AckSchema)
 def submit_leave_request(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
@@ -126,6 +140,8 @@ def submit_leave_request(body: dict[str, Any], provider_id: uuid.UUID) -> Respon
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/approve")
 @requires(Role.ADMIN)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.response(200, schemas.LeaveApprovedSchema)
 def approve_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """Approve a pending request (admin); emits leave.approved.
@@ -146,6 +162,8 @@ def approve_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/reject")
 @requires(Role.ADMIN)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.response(200, AckSchema)
 def reject_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """Reject a pending request (admin); emits leave.rejected."""
@@ -155,6 +173,8 @@ def reject_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/cancel")
 @requires(Role.ADMIN, Role.PROVIDER)
+@conflicts(IllegalTransition)
+@if_match
 @blueprint.response(200, AckSchema)
 def cancel_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """Cancel: the provider's own key while pending, an admin while pending or approved.

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
+from vitalbridge.http.docs import conflicts, if_match
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
@@ -19,6 +20,7 @@ from vitalbridge.messaging.messages import Role
 from vitalbridge.provider.messages import GetProvider
 from vitalbridge.services import services
 from vitalbridge.tenant import schemas
+from vitalbridge.tenant.handlers import LastAdminKey, SlugTaken
 from vitalbridge.tenant.messages import (
     CreateApiKey,
     CreateTenant,
@@ -41,6 +43,7 @@ def _by_creation(item: Any) -> tuple[Any, ...]:
 
 @blueprint.post("/tenants")
 @requires(Role.PLATFORM_ADMIN)
+@conflicts(SlugTaken)
 @blueprint.arguments(schemas.CreateTenantBody)
 @blueprint.response(201, AckSchema)
 def create_tenant(body: dict[str, Any]) -> ResponseReturnValue:
@@ -116,6 +119,7 @@ def get_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
 
 @blueprint.post("/api-keys/<uuid:key_id>/revoke")
 @requires(Role.ADMIN)
+@conflicts(LastAdminKey)
 @blueprint.response(200, AckSchema)
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     """Revoke a key; it stops working at once (admin)."""
@@ -133,6 +137,7 @@ def get_tenant_settings() -> ResponseReturnValue:
 
 @blueprint.patch("/settings")
 @requires(Role.ADMIN)
+@if_match
 @blueprint.arguments(schemas.UpdateTenantSettingsBody)
 @blueprint.response(200, AckSchema)
 def update_tenant_settings(body: dict[str, Any]) -> ResponseReturnValue:
