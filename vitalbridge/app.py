@@ -14,7 +14,15 @@ from vitalbridge.appointment.views import blueprint as appointment_api
 from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
 from vitalbridge.demo import demo
-from vitalbridge.http import content_type, docs, health, metrics, problems, request_id
+from vitalbridge.http import (
+    content_type,
+    docs,
+    error_docs,
+    health,
+    metrics,
+    problems,
+    request_id,
+)
 from vitalbridge.http.audit import blueprint as audit_api
 from vitalbridge.http.events import blueprint as events_api
 from vitalbridge.logs import configure_logging
@@ -60,7 +68,7 @@ def _register_migrations(app: Flask) -> None:
 def _register_http(app: Flask) -> None:
     request_id.init_request_ids(app)
     content_type.init_content_type_check(app)
-    api = docs.ProblemApi(app)  # errors documented as problem+json
+    api = error_docs.ProblemApi(app)  # errors documented as problem+json
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)

@@ -4,8 +4,8 @@ Every error response it declares (shared or inline, 4xx, 5xx and ``default``) is
 ``application/problem+json`` with the ``Problem`` schema; the errors the app really
 answers are declared for the operation that answers them, and their bodies validate
 against that schema. A command's 409 narrows the schema to the rules it may refuse
-with (``docs.conflicts``), and those are compared with what the code can raise; If-Match
-and its 412 are documented exactly where a view reads it (``docs.if_match``), and every
+with (``error_docs.conflicts``), and those are compared with what the code can raise; If-Match
+and its 412 are documented exactly where a view reads it (``error_docs.if_match``), and every
 command takes an Idempotency-Key. That the document is valid OpenAPI 3.1 is checked by
 tests/api/test_operations.py::test_openapi_document_is_valid_3_1.
 """
@@ -30,7 +30,7 @@ from tests.provider_factories import ProviderFactory, ProviderHandle
 from vitalbridge.appointment import handlers as appointment
 from vitalbridge.bootstrap import DOMAINS
 from vitalbridge.http import commands
-from vitalbridge.http.docs import conflicts
+from vitalbridge.http.error_docs import conflicts
 from vitalbridge.http.problems import TYPE_PREFIX
 from vitalbridge.messaging.errors import DomainError, IdempotencyKeyInFlight, VersionMismatch
 from vitalbridge.patient.handlers import MrnTaken, PossibleDuplicate

@@ -43,7 +43,7 @@ from vitalbridge.appointment.messages import (
 from vitalbridge.appointment.names import display_name, with_names
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.docs import conflicts, if_match
+from vitalbridge.http.error_docs import conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask_smorest import Blueprint
 
-from vitalbridge.http.docs import problem_response
+from vitalbridge.http.error_docs import problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.services import services

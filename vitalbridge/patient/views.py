@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from vitalbridge.appointment.messages import ProviderHasPatient
 from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.docs import conflicts, if_match
+from vitalbridge.http.error_docs import conflicts, if_match
 from vitalbridge.http.pagination import (
     cursor_values,
     number_value,

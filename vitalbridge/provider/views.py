@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.docs import if_match
+from vitalbridge.http.error_docs import if_match
 from vitalbridge.http.pagination import cursor_values, page_response, text_value, uuid_value
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema

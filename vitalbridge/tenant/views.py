@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.docs import conflicts, if_match
+from vitalbridge.http.error_docs import conflicts, if_match
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
