@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tests import database
 from tests.factories import PlatformKeyFactory, TenantFactory
@@ -89,3 +90,22 @@ def other_tenant(app: Flask):  # type: ignore[no-untyped-def]
 def bearer(key: str) -> dict[str, str]:
     """The Authorization header for ``key``."""
     return {"Authorization": f"Bearer {key}"}
+
+
+@contextlib.contextmanager
+def data_reads(app: Flask) -> Iterator[list[str]]:
+    """The SELECTs the app's engine runs inside the block (not its tenant-scope setup)."""
+    statements: list[str] = []
+    engine = app.extensions["vitalbridge"].db.engine
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    reads: list[str] = []
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        reads += [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))
+                  and "set_config" not in s]

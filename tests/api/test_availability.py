@@ -5,10 +5,10 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from tests.appointment_factories import AppointmentFactory, next_monday
-from tests.conftest import bearer
+from tests.conftest import bearer, data_reads
 from tests.factories import ApiKeyFactory, dispatch_as_system
 from tests.patient_factories import PatientFactory
 from tests.provider_factories import ProviderFactory
@@ -298,19 +298,9 @@ def test_a_query_writes_nothing(client, tenant, provider, owner_engine):
 
 
 def statements_of(client, key, app, **params):
-    seen = []
-    engine = app.extensions["vitalbridge"].db.engine
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with data_reads(app) as reads:
         slots(client, key, at(0), at(0, day=params.pop("days")), **params)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return [s for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))
-            and "set_config" not in s]
+    return reads
 
 
 def test_statements_do_not_grow_with_providers_or_days(client, tenant, make_provider, app):
@@ -321,4 +311,4 @@ def test_statements_do_not_grow_with_providers_or_days(client, tenant, make_prov
                         provider_id=str(providers[0].id))
     many = statements_of(client, tenant.admin_key, app, days=14,
                          provider_id=[str(p.id) for p in providers])
-    assert len(one) == len(many) <= 8, many
+    assert 1 <= len(one) == len(many) <= 8, many

@@ -90,16 +90,21 @@ def test_invalid_key_header_is_422(client, platform_key):
     assert "Idempotency-Key" in response.json["errors"]
 
 
-def test_twenty_concurrent_requests_with_one_key(app, platform_key, owner_engine):
+def twenty_at_once(app, key, idem):
+    """Twenty clients post the same body with the same key, released together."""
     start = threading.Barrier(20)
 
     def attempt(_):
         client = app.test_client()
         start.wait()
-        return post(client, platform_key, idem="concurrent")
+        return post(client, key, idem=idem)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(attempt, range(20)))
+        return list(pool.map(attempt, range(20)))
+
+
+def test_twenty_concurrent_requests_with_one_key(app, platform_key, owner_engine):
+    responses = twenty_at_once(app, platform_key, "concurrent")
     statuses = sorted(r.status_code for r in responses)
     assert all(s in (201, 409) for s in statuses), statuses
     created = [r for r in responses if r.status_code == 201]
@@ -151,15 +156,7 @@ def test_a_fresh_claim_in_flight_is_409(client, platform_key, owner_engine):
 
 def test_twenty_concurrent_refused_requests_with_one_key(app, platform_key, owner_engine):
     post(app.test_client(), platform_key, idem="taken-first")  # the slug is now taken
-    start = threading.Barrier(20)
-
-    def attempt(_):
-        client = app.test_client()
-        start.wait()
-        return post(client, platform_key, idem="concurrent")
-
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(attempt, range(20)))
+    responses = twenty_at_once(app, platform_key, "concurrent")
     assert {r.status_code for r in responses} == {409}
     assert {r.json["type"].rsplit(":", 1)[-1] for r in responses} <= {
         "slug-taken", "idempotency-key-in-flight"}
