@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import factory
+from sqlalchemy import text
 
 from tests.factories import dispatch_as_system
 from vitalbridge.appointment.messages import CreateAppointment
@@ -46,3 +47,17 @@ class AppointmentFactory(factory.Factory):
     def _create(cls, model_class, *args, tenant_id, **kwargs):  # type: ignore[no-untyped-def]
         ack = dispatch_as_system(model_class(**kwargs), tenant_id)
         return AppointmentHandle(id=ack.id, version=ack.version)
+
+
+def move_to(owner_engine, appointment_id: uuid.UUID, start: datetime,  # type: ignore[no-untyped-def]
+            minutes: int) -> None:
+    """Put an appointment at ``start`` with an owner UPDATE, past the booking rules.
+
+    A past appointment cannot be booked (the in-the-past rule, through the API and the
+    factory alike): tests book one in a free future slot, then move it with this.
+    """
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE appointments SET starts_at = :start, ends_at = :end"
+                          " WHERE id = :id"),
+                     {"start": start, "end": start + timedelta(minutes=minutes),
+                      "id": appointment_id})

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
 
-from tests.appointment_factories import AppointmentFactory, next_monday
+from tests.appointment_factories import AppointmentFactory, move_to, next_monday
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory, dispatch_as_system
 from tests.patient_factories import PatientFactory
@@ -73,11 +72,7 @@ def book(app, tenant, owner_engine):
                                       patient_id=patient.id, start=slot,
                                       end=slot + timedelta(minutes=minutes))
         if not future:
-            with owner_engine.begin() as conn:
-                conn.execute(text("UPDATE appointments SET starts_at = :start, ends_at = :end"
-                                  " WHERE id = :id"),
-                             {"start": start, "end": start + timedelta(minutes=minutes),
-                              "id": made.id})
+            move_to(owner_engine, made.id, start, minutes)
         return made.id
 
     return make

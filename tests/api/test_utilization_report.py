@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tests.appointment_factories import AppointmentFactory, next_monday
+from tests.appointment_factories import AppointmentFactory, move_to, next_monday
 from tests.conftest import bearer, data_reads
 from tests.factories import ApiKeyFactory, dispatch_as_system
 from tests.patient_factories import PatientFactory
@@ -99,11 +99,7 @@ def book(app, tenant, owner_engine):
             made = AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
                                       patient_id=patient.id, start=slot,
                                       end=slot + timedelta(minutes=minutes))
-        with owner_engine.begin() as conn:
-            conn.execute(text("UPDATE appointments SET starts_at = :start, ends_at = :end"
-                              " WHERE id = :id"),
-                         {"start": start, "end": start + timedelta(minutes=minutes),
-                          "id": made.id})
+        move_to(owner_engine, made.id, start, minutes)
         return made.id
 
     return make
