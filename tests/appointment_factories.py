@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import factory
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from tests.factories import dispatch_as_system
 from vitalbridge.appointment.messages import CreateAppointment
@@ -49,7 +49,7 @@ class AppointmentFactory(factory.Factory):
         return AppointmentHandle(id=ack.id, version=ack.version)
 
 
-def move_to(owner_engine, appointment_id: uuid.UUID, start: datetime,  # type: ignore[no-untyped-def]
+def move_to(owner_engine: Engine, appointment_id: uuid.UUID, start: datetime,
             minutes: int) -> None:
     """Put an appointment at ``start`` with an owner UPDATE, past the booking rules.
 
