@@ -446,6 +446,34 @@ def test_hours_moved_to_another_zone_keep_each_zone_for_its_dates(client, app, t
     assert book(datetime.combine(ny_day[0], time(15), NY)).status_code == 201
 
 
+def test_an_old_zone_date_keeps_its_clock_after_the_new_zone_date_began(client, tenant,
+                                                                        new_yorker):
+    # Tokyo's first date begins at 10:00 (or 11:00) on New York's last one: a period of
+    # New York's date still shows New York's offset, an instant alone would not say so.
+    admin = tenant.admin_key
+    put_hours(client, admin, new_yorker.id, {"rules": every_day("09:00", "17:00")})
+    effective = datetime.now(TOKYO).date() + timedelta(days=10)
+    put_hours(client, admin, new_yorker.id, {"effective_from": str(effective),
+                                             "timezone": "Asia/Tokyo",
+                                             "rules": every_day("09:00", "11:00")})
+    last_ny = effective - timedelta(days=1)
+    override = client.put(f"/api/v1/providers/{new_yorker.id}/overrides/{last_ny}",
+                          headers=bearer(admin),
+                          json={"intervals": [{"start": "13:00", "end": "14:00"}]})
+    assert override.status_code == 200, override.json
+    start = datetime.combine(last_ny, time(), NY)
+    response = client.get(f"/api/v1/providers/{new_yorker.id}/schedule",
+                          headers=bearer(admin),
+                          query_string={"from": start.isoformat(),
+                                        "to": (start + timedelta(days=1)).isoformat()})
+    one_pm = datetime.combine(last_ny, time(13), NY)
+    offset = one_pm.strftime("%z")
+    locals_ = [i["local_start"] for i in response.json["items"] if i["kind"] == "working"]
+    # New York's hour, then Tokyo's first morning (which starts that New York evening).
+    assert locals_ == [f"{last_ny}T13:00:00{offset[:3]}:{offset[3:]}",
+                       f"{effective}T09:00:00+09:00"]
+
+
 # The migration: one working_hours row per provider becomes its single version ---------
 
 OLD_HEAD = "0010_audit_trail_lookups"

@@ -14,9 +14,12 @@ from vitalbridge.schedule.calendar import (
     governing,
     local_to_utc,
     merge,
+    owned_periods,
+    owner_zone,
     subtract,
     validate_intervals,
     validate_rules,
+    versioned_free_slots,
     versioned_working_periods,
     working_periods,
     zone_at,
@@ -364,3 +367,23 @@ def test_zones_26_hours_apart_keep_their_changes_in_order():
     assert (since, zone) == (midway, KIRITIMATI)  # not 10:00, before Midway's change
     assert zone_at(versions, "UTC", utc(3, 1, 10, 30)) == ZoneInfo("UTC")
     assert zone_at([], "Europe/Paris", utc(3, 1)) == ZoneInfo("Europe/Paris")
+
+
+def test_hours_moving_east_keep_the_old_grid_on_the_old_zones_last_date():
+    # Kolkata's 14 January starts at 13:30 on New York's 13th: the rest of New York's
+    # last date keeps New York's hour grid, and Kolkata's first morning its own.
+    versions = [HoursVersion(None, ZoneInfo("America/New_York"), NINE_TO_FIVE),
+                HoursVersion(date(2027, 1, 14), ZoneInfo("Asia/Kolkata"), NINE_TO_FIVE)]
+    window = Period(utc(1, 13), utc(1, 15))
+    owned = owned_periods(versions, [], "UTC", window)
+    slots = versioned_free_slots(owned, [], duration=timedelta(hours=1),
+                                 step=timedelta(hours=1), not_before=utc(1, 1))
+    new_york = [s.astimezone(ZoneInfo("America/New_York")).strftime("%d %H:%M")
+                for s in slots if s < utc(1, 13, 22)]
+    kolkata = [s.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%d %H:%M")
+               for s in slots if s >= utc(1, 13, 22)]
+    assert new_york == [f"13 {h:02}:00" for h in range(9, 17)]
+    assert kolkata == [f"14 {h:02}:00" for h in range(9, 17)]
+    assert owner_zone(owned, utc(1, 13, 20)) == ZoneInfo("America/New_York")  # 15:00 NY
+    assert owner_zone(owned, utc(1, 14, 4)) == ZoneInfo("Asia/Kolkata")  # 09:30 IST
+    assert owner_zone(owned, utc(1, 14, 12)) is None  # nobody works at 17:30 IST

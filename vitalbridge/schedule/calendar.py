@@ -198,17 +198,41 @@ def versioned_working_periods(versions: Sequence[HoursVersion], overrides: list[
     Dates before the first version follow its zone for overrides (and have no weekly
     hours); with no version at all, overrides are read in ``default_zone``.
     """
+    return merge(p for _, periods in owned_periods(versions, overrides, default_zone, window)
+                 for p in periods)
+
+
+Owned = list[tuple[ZoneInfo, list[Period]]]
+
+
+def owned_periods(versions: Sequence[HoursVersion], overrides: list[DayOverride],
+                  default_zone: Zone, window: Period) -> Owned:
+    """The working periods of ``window`` grouped by the zone whose local dates made them.
+
+    When hours move east, the new zone's first date begins while the old zone's last
+    date still runs: an instant then says nothing of which zone's clock a period keeps,
+    only the version that made it does (slots keep its grid, the schedule its offset).
+    """
     if not versions:
-        return working_periods([], overrides, default_zone, window)
-    periods: list[Period] = []
+        return [(as_zone(default_zone), working_periods([], overrides, default_zone, window))]
+    by_zone: dict[ZoneInfo, list[Period]] = {}
     for index, version in enumerate(versions):
         following = versions[index + 1] if index + 1 < len(versions) else None
-        periods += working_periods(
+        by_zone.setdefault(version.zone, []).extend(working_periods(
             version.rules, overrides, version.zone, window,
             effective_from=version.effective_from,
             since=version.effective_from if index else None,
-            until=following.effective_from if following else None)
-    return merge(periods)
+            until=following.effective_from if following else None))
+    return [(zone, merge(periods)) for zone, periods in by_zone.items()]
+
+
+def owner_zone(owned: Owned, instant: datetime) -> ZoneInfo | None:
+    """The zone of the working period holding ``instant``, if one does."""
+    for zone, periods in owned:
+        index = bisect_right([p.start for p in periods], instant) - 1
+        if index >= 0 and instant < periods[index].end:
+            return zone
+    return None
 
 
 def zone_changes(versions: Sequence[HoursVersion],
@@ -309,20 +333,23 @@ def free_slots(working: list[Period], blocked: list[Period], *, duration: timede
     return sorted(set(slots))  # overlapping working periods may offer a start twice
 
 
-def versioned_free_slots(working: list[Period], blocked: list[Period], *,
-                         duration: timedelta, step: timedelta,
-                         versions: Sequence[HoursVersion], default_zone: Zone,
-                         not_before: datetime) -> list[datetime]:
-    """``free_slots``, each start on the grid of the zone in force when it starts."""
-    changes = zone_changes(versions, default_zone)
-    slots: list[datetime] = []
-    for index, (since, zone) in enumerate(changes):
-        until = changes[index + 1][0] if index + 1 < len(changes) else None
-        floor = not_before if since is None else max(not_before, since)
-        slots += [start for start in free_slots(working, blocked, duration=duration,
-                                                step=step, zone=zone, not_before=floor)
-                  if until is None or start < until]
-    return slots  # the zones' stretches follow each other: still sorted
+def versioned_free_slots(owned: Owned, blocked: list[Period], *, duration: timedelta,
+                         step: timedelta, not_before: datetime) -> list[datetime]:
+    """``free_slots`` over hours in several zones: each start on the grid of the zone
+    whose local dates made the working period it starts in (``owned_periods``).
+
+    A slot may run on into a period of the next version (a booking across midnight).
+    """
+    working = merge(p for _, periods in owned for p in periods)
+    if len(owned) == 1:
+        return free_slots(working, blocked, duration=duration, step=step, zone=owned[0][0],
+                          not_before=not_before)
+    slots: set[datetime] = set()
+    for zone, periods in owned:
+        candidates = free_slots(working, blocked, duration=duration, step=step, zone=zone,
+                                not_before=not_before)
+        slots.update(start for start in candidates if owner_zone([(zone, periods)], start))
+    return sorted(slots)
 
 
 def _grid(tz: ZoneInfo, window: Period, step: timedelta) -> list[datetime]:

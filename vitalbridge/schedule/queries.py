@@ -33,9 +33,13 @@ from vitalbridge.schedule.calendar import (
     ONE_DAY,
     DayOverride,
     HoursVersion,
+    Owned,
     Period,
     WeeklyRule,
     governing,
+    merge,
+    owned_periods,
+    owner_zone,
     subtract,
     versioned_free_slots,
     versioned_working_periods,
@@ -135,11 +139,16 @@ def view_schedule(query: ViewSchedule, ctx: ReadContext) -> ScheduleView:
     calendar = _calendars(ctx, (query.provider_id,), window)[query.provider_id]
     default = ZoneInfo(query.default_timezone)
 
-    def item(kind: str, start: datetime, end: datetime, **ids: Any) -> ScheduleItem:
-        # Local times in the zone in force when the item starts (hours may move zone).
-        return _item(kind, start, end, calendar.zone_at(default, start), **ids)
+    owned = calendar.owned(default, window)
 
-    items = [item("working", p.start, p.end) for p in calendar.working(default, window)]
+    def item(kind: str, start: datetime, end: datetime, **ids: Any) -> ScheduleItem:
+        # Local times in the zone whose date the item starts on: the zone of the hours
+        # that made a working period, else the zone in force then (hours may move zone).
+        zone = owner_zone(owned, start) or calendar.zone_at(default, start)
+        return _item(kind, start, end, zone, **ids)
+
+    working = merge(p for _, periods in owned for p in periods)
+    items = [item("working", p.start, p.end) for p in working]
     items += [item("leave", p.start, p.end, leave_request_id=leave_id)
               for leave_id, p in calendar.leave]
     items += [item("appointment", a.start, a.end, appointment_id=a.appointment_id,
@@ -161,10 +170,9 @@ def get_availability(query: GetAvailability, ctx: ReadContext) -> Availability:
         zone = calendar.zone_at(default, window.start)
         blocked = [period for _, period in calendar.leave]
         blocked += [Period(start, end) for start, end in facts.busy]
-        working = calendar.working(default, window) if facts.active else []
-        slots = versioned_free_slots(working, blocked, duration=query.duration,
-                                     step=query.step, versions=calendar.versions,
-                                     default_zone=default, not_before=query.not_before)
+        owned = calendar.owned(default, window) if facts.active else [(zone, [])]
+        slots = versioned_free_slots(owned, blocked, duration=query.duration,
+                                     step=query.step, not_before=query.not_before)
         answers.append(ProviderSlots(provider_id=facts.provider_id, timezone=zone.key,
                                      slots=slots))
     return Availability(start=window.start, end=window.end, duration=query.duration,
@@ -204,6 +212,10 @@ class _Calendar:
     def working(self, default: ZoneInfo, window: Period) -> list[Period]:
         """UTC working periods in the window (overrides apply even without weekly rules)."""
         return versioned_working_periods(self.versions, self.overrides, default, window)
+
+    def owned(self, default: ZoneInfo, window: Period) -> Owned:
+        """The working periods grouped by the zone whose local dates made them."""
+        return owned_periods(self.versions, self.overrides, default, window)
 
 
 def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
