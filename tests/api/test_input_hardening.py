@@ -570,7 +570,8 @@ def test_an_event_position_beyond_bigint_is_422(client, tenant):
     assert set(problem(response)["errors"]) == {"after"}
 
 
-@pytest.mark.parametrize("header", ['"³"', "٣", '"abc"', '"-1"', '"1.5"', '"' + "9" * 40 + '"'])
+@pytest.mark.parametrize("header", ['"³"', "٣", '"abc"', '"-1"', '"1.5"', '"' + "9" * 40 + '"',
+                                    '"3', '""3""', 'W/3', '"3" "4"'])
 def test_an_if_match_that_names_no_version_is_422(client, tenant, header):
     with client.application.app_context():
         provider = ProviderFactory(tenant_id=tenant.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 
 from flask import Response, current_app, g, jsonify, request
@@ -96,8 +97,9 @@ def _reply(ack: Ack, created: bool, location: Locate | None) -> Response:
     return response
 
 
-# Versions are PostgreSQL integers; a longer number can only be a client's mistake.
-MAX_VERSION_DIGITS = 10
+# "3", 3 or W/"3": ASCII digits only (str.isdigit() also takes "³", which int() refuses),
+# and at most 10 of them (versions are PostgreSQL integers).
+_VERSION_TAG = re.compile(r'(?:W/)?"([0-9]{1,10})"|([0-9]{1,10})')
 
 
 def expected_version() -> int | None:
@@ -105,9 +107,8 @@ def expected_version() -> int | None:
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    value = header.strip().removeprefix("W/").strip('"')
-    # ASCII digits only: str.isdigit() also accepts "³" and other digits int() refuses.
-    if not (value.isascii() and value.isdigit()) or len(value) > MAX_VERSION_DIGITS:
+    tag = _VERSION_TAG.fullmatch(header.strip())
+    if tag is None:
         raise InvalidCommand("If-Match must name a version.",
                              errors={"If-Match": ["Must be a version number, e.g. \"3\"."]})
-    return int(value)
+    return int(tag.group(1) or tag.group(2))

@@ -123,7 +123,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
                        "whatever version is current. A version that is no longer current "
                        "is 412 precondition-failed, with `current_version`; a value that "
                        "names no version is 422 naming the header.",
-        "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[0-9]+\"|[0-9]+)$"},
+        "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[0-9]{1,10}\"|[0-9]{1,10})$"},
         "example": "\"3\""},
 }
 _RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
