@@ -235,8 +235,19 @@ def test_only_admins_read_the_trail(client, app, tenant, role):
     assert response.content_type == "application/problem+json"
 
 
-def test_a_platform_key_has_no_tenant_trail(client, platform_key):
-    assert audit(client, platform_key).status_code == 403
+def test_a_platform_key_reads_the_platforms_trail_only(client, platform_key, tenant):
+    created = client.post("/api/v1/tenants", headers=bearer(platform_key), json={
+        "name": "East Clinic", "slug": "east", "timezone": "UTC"})
+    assert created.status_code == 201, created.json
+    items = trail(client, platform_key)
+    newest = items[0]
+    assert (newest["command"], newest["target_id"], newest["outcome"]) == (
+        "CreateTenant", created.json["id"], "succeeded")
+    assert {i["actor"]["role"] for i in items} <= {"platform_admin", "system"}
+    # None of a tenant's own entries.
+    key_id = create_key(client, tenant.admin_key)
+    assert [i["target_id"] for i in trail(client, tenant.admin_key)] == [str(key_id)]
+    assert str(key_id) not in {i["target_id"] for i in trail(client, platform_key)}
 
 
 def _cursor(raw: str) -> str:

@@ -74,13 +74,14 @@ class AuditPageSchema(PageSchema):
 
 
 @blueprint.get("/audit")
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, Role.PLATFORM_ADMIN)
 @blueprint.arguments(AuditListArgs, location="query")
 @blueprint.response(200, AuditPageSchema)
 def list_audit_entries(args: dict[str, Any]) -> ResponseReturnValue:
-    """The tenant's audit trail, newest first (admin).
+    """The tenant's audit trail, newest first (admin; a platform key: the platform's).
 
-    One entry per command the tenant's keys (or the app, reacting to events) sent:
+    One entry per command the tenant's keys (or the app, reacting to events) sent; for
+    a platform key, the platform's own commands (tenants and platform keys created):
     who (`actor`), what (`command`, `target_id`), how it ended (`outcome`), from which
     request (`request_id`). Filters combine with AND. Pages follow `next_cursor`.
 
