@@ -402,14 +402,20 @@ def test_get_answers_the_hours_in_force_and_the_upcoming_ones(client, tenant, pr
         {"effective_from": planned[1], "timezone": "Europe/Paris", "rules": RULES[:1]}]
 
 
+def new_york_then_tokyo(client, admin, provider_id):
+    """09:00-17:00 in New York every day, then 09:00-11:00 in Tokyo from 10 days on."""
+    put_hours(client, admin, provider_id, {"rules": every_day("09:00", "17:00")})
+    effective = datetime.now(TOKYO).date() + timedelta(days=10)
+    put_hours(client, admin, provider_id, {"effective_from": str(effective),
+                                           "timezone": "Asia/Tokyo",
+                                           "rules": every_day("09:00", "11:00")})
+    return effective
+
+
 def test_hours_moved_to_another_zone_keep_each_zone_for_its_dates(client, app, tenant,
                                                                   new_yorker):
     admin = tenant.admin_key
-    put_hours(client, admin, new_yorker.id, {"rules": every_day("09:00", "17:00")})
-    effective = datetime.now(TOKYO).date() + timedelta(days=10)
-    put_hours(client, admin, new_yorker.id, {"effective_from": str(effective),
-                                             "timezone": "Asia/Tokyo",
-                                             "rules": every_day("09:00", "11:00")})
+    effective = new_york_then_tokyo(client, admin, new_yorker.id)
     start = datetime.combine(effective - timedelta(days=2), time(), NY)
     end = datetime.combine(effective + timedelta(days=2), time(), TOKYO)
     response = client.get(f"/api/v1/providers/{new_yorker.id}/schedule",
@@ -451,11 +457,7 @@ def test_an_old_zone_date_keeps_its_clock_after_the_new_zone_date_began(client, 
     # Tokyo's first date begins at 10:00 (or 11:00) on New York's last one: a period of
     # New York's date still shows New York's offset, an instant alone would not say so.
     admin = tenant.admin_key
-    put_hours(client, admin, new_yorker.id, {"rules": every_day("09:00", "17:00")})
-    effective = datetime.now(TOKYO).date() + timedelta(days=10)
-    put_hours(client, admin, new_yorker.id, {"effective_from": str(effective),
-                                             "timezone": "Asia/Tokyo",
-                                             "rules": every_day("09:00", "11:00")})
+    effective = new_york_then_tokyo(client, admin, new_yorker.id)
     last_ny = effective - timedelta(days=1)
     override = client.put(f"/api/v1/providers/{new_yorker.id}/overrides/{last_ny}",
                           headers=bearer(admin),
