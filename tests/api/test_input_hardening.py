@@ -579,3 +579,21 @@ def test_an_if_match_that_names_no_version_is_422(client, tenant, header):
                             headers=bearer(tenant.admin_key) | {"If-Match": header})
     assert problem(response)["errors"] == {
         "If-Match": ['Must be a version number, e.g. "3".']}
+
+
+DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 50_000 + "1" + "}" * 50_000
+LONG_INTEGER = '{"given_name": ' + "9" * 5_000 + "}"
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT, LONG_INTEGER],
+                         ids=["deep-array", "deep-object", "long-integer"])
+@pytest.mark.parametrize("path", ["/api/v1/providers",
+                                  f"/api/v1/appointments/{uuid.uuid4()}/check-in"])
+def test_json_that_python_cannot_load_is_400(client, tenant, body, path):
+    headers = bearer(tenant.admin_key) | {"Content-Type": "application/json",
+                                          "Idempotency-Key": "deep-1"}
+    response = client.post(path, data=body, headers=headers)
+    answer = problem(response, status=400)
+    assert answer["type"].endswith("malformed-request")
+    assert answer["errors"] == {"json": ["Nested too deeply, or a number too long to read."]}
