@@ -23,7 +23,8 @@ from vitalbridge.schedule.messages import ApproveLeaveRequest
 
 def move(client, key, appointment_id, start, **extra):
     """POST a reschedule to ``start`` (plus ``end``/``duration`` or headers in ``extra``)."""
-    headers = {name: extra.pop(name) for name in ("If-Match",) if name in extra}
+    headers = {name: extra.pop(name) for name in ("If-Match", "Idempotency-Key")
+               if name in extra}
     body = {"start": start.isoformat(), **extra}
     return act(client, key, appointment_id, "reschedule", body, **headers)
 
@@ -128,6 +129,21 @@ def test_an_if_match_of_the_current_version_passes_and_a_stale_one_is_412(
 
 
 # The 409 rules -----------------------------------------------------------------------
+
+
+def test_an_unknown_appointment_is_404_audited_and_kept_for_the_key(client, tenant,
+                                                                     owner_engine):
+    unknown = uuid.uuid4()
+    start = datetime.now(UTC) + timedelta(days=3)
+    first = move(client, tenant.admin_key, unknown, start, **{"Idempotency-Key": "m1"})
+    again = move(client, tenant.admin_key, unknown, start, **{"Idempotency-Key": "m1"})
+    assert first.status_code == again.status_code == 404
+    assert again.headers["Idempotent-Replayed"] == "true"
+    with owner_engine.connect() as conn:
+        audited = conn.execute(text("SELECT command, target_id, outcome FROM audit_log "
+                                    "WHERE target_id = :id"), {"id": unknown}).all()
+    assert [tuple(row) for row in audited] == [
+        ("RescheduleAppointment", unknown, "refused:not-found")]
 
 
 def assert_refused(response, rule, owner_engine, appointment_id, before):

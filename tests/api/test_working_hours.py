@@ -140,6 +140,36 @@ def test_unknown_provider_is_404_and_inactive_is_409(client, tenant, provider, o
     assert events(owner_engine, "schedule.working_hours_set") == []
 
 
+def test_refusals_for_the_provider_are_audited_and_kept_for_the_key(client, tenant, provider,
+                                                                    owner_engine):
+    # The provider domain's answer travels in the command; its handler refuses, so the
+    # refusal is audited and replayed like any other (README: Idempotency).
+    admin = tenant.admin_key
+    assert put_override(client, admin, provider.id, "2027-03-15", {"closed": True}
+                        ).status_code == 200
+    client.post(f"/api/v1/providers/{provider.id}/deactivate", headers=bearer(admin))
+    first = put_hours(client, admin, provider.id, {"rules": RULES}, **{"Idempotency-Key": "k1"})
+    again = put_hours(client, admin, provider.id, {"rules": RULES}, **{"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 409
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    removed = client.delete(f"/api/v1/providers/{provider.id}/overrides/2027-03-15",
+                            headers=bearer(admin))
+    assert removed.status_code == 409
+    assert removed.json["type"].endswith("provider-inactive")
+    assert events(owner_engine, "schedule.override_removed") == []
+    unknown = uuid.uuid4()
+    assert put_hours(client, admin, unknown, {"rules": RULES}).status_code == 404
+    with owner_engine.connect() as conn:
+        audited = conn.execute(text(
+            "SELECT command, target_id, outcome FROM audit_log WHERE outcome LIKE 'refused:%'"
+            " ORDER BY occurred_at")).all()
+    assert [tuple(row) for row in audited] == [
+        ("SetWorkingHours", provider.id, "refused:provider-inactive"),
+        ("RemoveDateOverride", provider.id, "refused:provider-inactive"),
+        ("SetWorkingHours", unknown, "refused:not-found")]
+
+
 def test_provider_key_sets_its_own_hours_only(client, app, tenant, provider, owner_engine):
     with app.app_context():
         other = ProviderFactory(tenant_id=tenant.id)

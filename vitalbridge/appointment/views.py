@@ -48,7 +48,7 @@ from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.messaging.errors import InvalidCommand, NotFound
+from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Query, Role
 from vitalbridge.patient.messages import GetPatient
 from vitalbridge.provider.messages import GetProvider, ProviderView
@@ -115,10 +115,12 @@ def reschedule_appointment(body: dict[str, Any],
     with one_snapshot():
         current = ask(GetAppointment(appointment_id=appointment_id))
         if current is None:
-            raise NotFound("No such appointment.")
-        end = _end_of(body, current.end - current.start)
-        provider = ask(GetProvider(provider_id=current.provider_id))
-        facts = _booking_facts(provider, start, end)
+            facts = NOTHING_KNOWN  # the handler answers 404, audited and kept for the key
+            end = _end_of(body, timedelta(minutes=schemas.DEFAULT_MINUTES))
+        else:
+            end = _end_of(body, current.end - current.start)
+            provider = ask(GetProvider(provider_id=current.provider_id))
+            facts = _booking_facts(provider, start, end)
     return send_command(RescheduleAppointment(
         appointment_id=appointment_id, start=start, end=end,
         expected_version=expected_version(), **facts))
@@ -222,6 +224,11 @@ def _referenced(query: Query, field: str) -> Any:
         raise InvalidCommand(f"The {field} refers to nothing in this tenant.",
                              errors={field: ["No such record."]})
     return found
+
+
+# What a reschedule of an appointment that does not exist is sent with: facts that would
+# refuse any booking, though its handler refuses it for being unknown first.
+NOTHING_KNOWN: dict[str, Any] = {"provider_active": False, "working": (), "leave": ()}
 
 
 def _end_of(body: dict[str, Any], length: timedelta) -> datetime:

@@ -31,6 +31,7 @@ from vitalbridge.schedule.messages import (
     LeaveRejected,
     LeaveRequested,
     LeaveStatus,
+    ProviderState,
     RejectLeaveRequest,
     RemoveDateOverride,
     SetDateOverride,
@@ -56,6 +57,21 @@ class IllegalTransition(DomainError):
     title = "Illegal status transition"
 
 
+class ProviderInactive(DomainError):
+    """A deactivated provider's schedule no longer changes."""
+
+    type = "provider-inactive"
+    title = "Provider inactive"
+
+
+def _require_writable(state: ProviderState) -> None:
+    """Refuse a schedule change of a provider that does not exist or was deactivated."""
+    if state == ProviderState.UNKNOWN:
+        raise NotFound("No such provider.")
+    if state == ProviderState.INACTIVE:
+        raise ProviderInactive("The provider is deactivated; its schedule no longer changes.")
+
+
 def set_working_hours(cmd: SetWorkingHours, uow: UnitOfWork) -> Ack:
     """Store a version of the weekly rules from its start date on (head version +1 each time).
 
@@ -63,6 +79,7 @@ def set_working_hours(cmd: SetWorkingHours, uow: UnitOfWork) -> Ack:
     dates. Without ``effective_from`` it starts today in the rules' zone, so past dates
     keep the hours they had, or at the beginning when the provider had no hours yet.
     """
+    _require_writable(cmd.provider_state)
     _refuse_invalid(validate_rules(list(cmd.rules)))
     tenant_id = uow.acting_tenant
     key = {"tenant_id": tenant_id, "provider_id": cmd.provider_id}
@@ -96,6 +113,7 @@ def _version_start(cmd: SetWorkingHours, *, first: bool) -> date:
 
 def set_date_override(cmd: SetDateOverride, uow: UnitOfWork) -> Ack:
     """Give one local date its own intervals (or close it); the id answered is the provider's."""
+    _require_writable(cmd.provider_state)
     _refuse_invalid(validate_intervals(list(cmd.intervals)))
     tenant_id = uow.acting_tenant
     key = {"tenant_id": tenant_id, "provider_id": cmd.provider_id, "day": cmd.day}
@@ -111,6 +129,7 @@ def set_date_override(cmd: SetDateOverride, uow: UnitOfWork) -> Ack:
 
 def remove_date_override(cmd: RemoveDateOverride, uow: UnitOfWork) -> Ack:
     """Let a date follow the weekly rules again; 404 when it had no override."""
+    _require_writable(cmd.provider_state)
     tenant_id = uow.acting_tenant
     removed = uow.session.scalar(delete(ScheduleOverride).where(
         ScheduleOverride.tenant_id == tenant_id, ScheduleOverride.provider_id == cmd.provider_id,
@@ -128,6 +147,7 @@ def submit_leave_request(cmd: SubmitLeaveRequest, uow: UnitOfWork) -> Ack:
     principal = uow.context.principal
     if principal.role == Role.PROVIDER and principal.provider_id != cmd.provider_id:
         raise PermissionDenied("A provider key may ask leave for its own provider only.")
+    _require_writable(cmd.provider_state)
     leave_id = uuid.uuid4()
     uow.session.add(LeaveRequest(
         tenant_id=tenant_id, id=leave_id, provider_id=cmd.provider_id, starts_at=cmd.start,

@@ -27,6 +27,18 @@ class LeaveStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class ProviderState(enum.StrEnum):
+    """What the provider domain answered of the provider a schedule command is for.
+
+    The edge asks (a handler touches its own domain's tables only); the handler refuses,
+    so that the refusal is audited and kept for the Idempotency-Key like any other.
+    """
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    UNKNOWN = "unknown"
+
+
 def clock_text(value: time) -> str:
     """A wall-clock time as ``HH:MM``; ``time.max`` (end of the local day) is ``24:00``."""
     return "24:00" if value == time.max else value.strftime("%H:%M")
@@ -67,6 +79,7 @@ class SetWorkingHours(Command):
     rules: tuple[WeeklyRule, ...]
     effective_from: date | None = None
     expected_version: int | None = None
+    provider_state: ProviderState = ProviderState.ACTIVE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +92,7 @@ class SetDateOverride(Command):
     day: date
     intervals: tuple[tuple[time, time], ...]
     expected_version: int | None = None
+    provider_state: ProviderState = ProviderState.ACTIVE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +103,7 @@ class RemoveDateOverride(Command):
 
     provider_id: uuid.UUID
     day: date
+    provider_state: ProviderState = ProviderState.ACTIVE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +114,7 @@ class SubmitLeaveRequest(Command):
     start: datetime
     end: datetime
     reason: str
+    provider_state: ProviderState = ProviderState.ACTIVE
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,12 +25,12 @@ from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import date_in_range, strict_date
-from vitalbridge.messaging.errors import DomainError, InvalidCommand, NotFound, PermissionDenied
+from vitalbridge.messaging.errors import InvalidCommand, NotFound, PermissionDenied
 from vitalbridge.messaging.messages import Role
 from vitalbridge.provider.messages import FindProviders, GetProvider, ProviderView
 from vitalbridge.schedule import schemas
 from vitalbridge.schedule.calendar import WeeklyRule
-from vitalbridge.schedule.handlers import IllegalTransition
+from vitalbridge.schedule.handlers import IllegalTransition, ProviderInactive
 from vitalbridge.schedule.messages import (
     ApproveLeaveRequest,
     BookedPeriod,
@@ -41,6 +41,7 @@ from vitalbridge.schedule.messages import (
     LeaveStatus,
     ListLeaveRequests,
     ProviderFacts,
+    ProviderState,
     RejectLeaveRequest,
     RemoveDateOverride,
     SetDateOverride,
@@ -54,13 +55,6 @@ blueprint = Blueprint("schedule", __name__, url_prefix="/api/v1",
                       description="Schedules: working hours, date overrides, leave requests.")
 
 PROVIDER_PATH = "/providers/<uuid:provider_id>"
-
-
-class ProviderInactive(DomainError):
-    """A deactivated provider's schedule no longer changes."""
-
-    type = "provider-inactive"
-    title = "Provider inactive"
 
 
 @blueprint.put(f"{PROVIDER_PATH}/working-hours")
@@ -79,11 +73,14 @@ def set_working_hours(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseR
     hours cover every date. Overlapping or inverted intervals of a weekday are 422
     naming each rule (`rules.N`). If-Match optional.
     """
-    provider = _writable_provider(provider_id)
+    provider = _provider_for_change(provider_id)
+    # An unknown provider has no zone; its command is refused before the zone matters.
+    zone = body["timezone"] or (provider.timezone if provider else "UTC")
     rules = tuple(WeeklyRule(r["weekday"], r["start"], r["end"]) for r in body["rules"])
     return send_command(SetWorkingHours(
-        provider_id=provider_id, timezone=body["timezone"] or provider.timezone, rules=rules,
-        effective_from=body["effective_from"], expected_version=expected_version()))
+        provider_id=provider_id, timezone=zone, rules=rules,
+        effective_from=body["effective_from"], expected_version=expected_version(),
+        provider_state=_state(provider)))
 
 
 @blueprint.get(f"{PROVIDER_PATH}/working-hours")
@@ -109,20 +106,23 @@ def set_override(body: dict[str, Any], provider_id: uuid.UUID, day: str) -> Resp
 
     Emits schedule.override_set; answers the provider id and the override's version.
     """
-    _writable_provider(provider_id)
+    provider = _provider_for_change(provider_id)
     intervals = tuple((i["start"], i["end"]) for i in body.get("intervals", ()))
     return send_command(SetDateOverride(provider_id=provider_id, day=_date(day),
                                         intervals=intervals,
-                                        expected_version=expected_version()))
+                                        expected_version=expected_version(),
+                                        provider_state=_state(provider)))
 
 
 @blueprint.delete(f"{PROVIDER_PATH}/overrides/<string:day>")
 @requires(Role.ADMIN, Role.PROVIDER)
+@conflicts(ProviderInactive)
 @blueprint.response(200, AckSchema)
 def remove_override(provider_id: uuid.UUID, day: str) -> ResponseReturnValue:
     """Remove a date override (404 if there is none); emits schedule.override_removed."""
-    _own_provider_only(provider_id)
-    return send_command(RemoveDateOverride(provider_id=provider_id, day=_date(day)))
+    provider = _provider_for_change(provider_id)
+    return send_command(RemoveDateOverride(provider_id=provider_id, day=_date(day),
+                                           provider_state=_state(provider)))
 
 
 @blueprint.post(f"{PROVIDER_PATH}/leave-requests")
@@ -132,8 +132,9 @@ def remove_override(provider_id: uuid.UUID, day: str) -> ResponseReturnValue:
 @blueprint.response(201, AckSchema)
 def submit_leave_request(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseReturnValue:
     """Submit Leave Request `[start, end)`: 201, status pending; emits leave.requested."""
-    _writable_provider(provider_id)
-    return send_command(SubmitLeaveRequest(provider_id=provider_id, **body), created=True,
+    provider = _provider_for_change(provider_id)
+    return send_command(SubmitLeaveRequest(provider_id=provider_id, **body,
+                                           provider_state=_state(provider)), created=True,
                         location=lambda ack: url_for("schedule.get_leave_request",
                                                      leave_id=ack.id))
 
@@ -311,12 +312,18 @@ def _provider(provider_id: uuid.UUID) -> ProviderView:
     return provider
 
 
-def _writable_provider(provider_id: uuid.UUID) -> ProviderView:
+def _provider_for_change(provider_id: uuid.UUID) -> ProviderView | None:
+    # The provider domain's answer, for the command's handler to judge (it refuses an
+    # unknown or deactivated provider; a refusal there is audited and kept for the key).
     _own_provider_only(provider_id)
-    provider = _provider(provider_id)
-    if not provider.active:
-        raise ProviderInactive("The provider is deactivated; its schedule no longer changes.")
+    provider: ProviderView | None = ask(GetProvider(provider_id=provider_id))
     return provider
+
+
+def _state(provider: ProviderView | None) -> ProviderState:
+    if provider is None:
+        return ProviderState.UNKNOWN
+    return ProviderState.ACTIVE if provider.active else ProviderState.INACTIVE
 
 
 def _date(text: str) -> date:
