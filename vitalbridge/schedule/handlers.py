@@ -191,9 +191,7 @@ def decide_leave_request(cmd: LeaveDecision, uow: UnitOfWork) -> Ack:
     leave.decided_by_key_id = principal.key_id
     _bump(leave)
     uow.emit(_decision_event(leave, target, was))
-    extra = ({"overlapping_appointments": cmd.overlapping_booked}
-             if isinstance(cmd, ApproveLeaveRequest) else {})
-    return Ack(id=leave.id, version=leave.version, status=target.value, extra=extra)
+    return Ack(id=leave.id, version=leave.version, status=target.value)
 
 
 def _refuse_provider_after_decision(principal: Principal, leave: LeaveRequest) -> None:

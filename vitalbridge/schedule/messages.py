@@ -119,17 +119,12 @@ class SubmitLeaveRequest(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class ApproveLeaveRequest(Command):
-    """Approve a pending request (admin).
-
-    ``overlapping_booked`` is what the appointment domain answered at the edge: how many
-    booked appointments the leave overlaps (they are cancelled when it reacts).
-    """
+    """Approve a pending request (admin); the appointment domain reacts to the event."""
 
     target_field: ClassVar[str | None] = "leave_id"
 
     leave_id: uuid.UUID
     expected_version: int | None = None
-    overlapping_booked: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

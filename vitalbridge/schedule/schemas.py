@@ -10,7 +10,6 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import LocalDateTime, UtcDateTime, utc_list
-from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import (
     CalendarDate,
     InputSchema,
@@ -232,12 +231,6 @@ class LeaveRequestSchema(Schema):
     updated_at = UtcDateTime()
 
 
-class LeaveApprovedSchema(AckSchema):
-    """The acknowledgement of an approval, with what it will cancel."""
-
-    overlapping_appointments = fields.Integer(metadata={
-        "description": "Booked appointments the leave overlaps; the appointment module "
-                       "cancels them when it receives leave.approved."})
 
 
 class LeavePageSchema(PageSchema):

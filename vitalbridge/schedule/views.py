@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from vitalbridge.appointment.messages import AppointmentStatus, BusyPeriods, BusyTimes
+from vitalbridge.appointment.messages import BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.error_docs import conflicts, if_match
@@ -143,22 +143,16 @@ def submit_leave_request(body: dict[str, Any], provider_id: uuid.UUID) -> Respon
 @requires(Role.ADMIN)
 @conflicts(IllegalTransition)
 @if_match
-@blueprint.response(200, schemas.LeaveApprovedSchema)
+@blueprint.response(200, AckSchema)
 def approve_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """Approve a pending request (admin); emits leave.approved.
 
-    Answers `overlapping_appointments`: the booked appointments the leave overlaps. The
-    appointment module cancels them (reason `provider_unavailable`) when it receives the
-    event, asynchronously.
+    The appointment module cancels the booked appointments the leave overlaps (reason
+    `provider_unavailable`) when it receives the event, asynchronously; View Schedule
+    or View Appointments show which.
     """
-    with one_snapshot():
-        leave = ask(GetLeaveRequest(leave_id=leave_id))
-        busy = [] if leave is None else ask(BusyPeriods(
-            provider_ids=(leave.provider_id,), start=leave.start, end=leave.end))
-    overlapping = sum(1 for period in busy if period.status == AppointmentStatus.BOOKED)
     return send_command(ApproveLeaveRequest(leave_id=leave_id,
-                                            expected_version=expected_version(),
-                                            overlapping_booked=overlapping))
+                                            expected_version=expected_version()))
 
 
 @blueprint.post("/leave-requests/<uuid:leave_id>/reject")
