@@ -16,27 +16,20 @@ p50/p95.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import statistics
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from time import perf_counter
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from tests import database
-from vitalbridge import create_app
-from vitalbridge.messaging.messages import Command, Principal
-from vitalbridge.messaging.uow import CommandContext
-from vitalbridge.patient.messages import RegisterPatient
+from bench.clinic import BenchClinic, owner_database
 from vitalbridge.provider.messages import AddProvider
 from vitalbridge.schedule.calendar import WeeklyRule
 from vitalbridge.schedule.messages import SetWorkingHours
-from vitalbridge.tenant.messages import CreateTenant
 
 ZONE = "America/New_York"
 WORKDAY = tuple(WeeklyRule(day, time(8), time(18)) for day in range(5))
@@ -62,52 +55,23 @@ SELECT :tenant, gen_random_uuid(), s.provider_id, q.id, s.starts_at,
 """)
 
 
-@contextlib.contextmanager
-def owner_database(owner_url: str | None) -> Iterator[str]:
-    """The given owner URL, or a fresh database like the tests' (TEST_DATABASE_URL or embedded)."""
-    if owner_url:
-        yield owner_url
-        return
-    with database.server_url() as server, database.fresh_database(server) as url:
-        yield url
-
-
-class Clinic:
+class Clinic(BenchClinic):
     """The app, and the clinic the benchmark asks about."""
 
     def __init__(self, owner_url: str) -> None:
-        self.app: Flask = create_app(database_url=owner_url, env="testing")
-        self.owner_url = owner_url
-        with self.app.app_context():
-            self.app.extensions["alembic"].upgrade()
-        ack = self._send(CreateTenant(name="Bench clinic", slug="bench", timezone=ZONE,
-                                      with_admin_key=True), None)
-        self.tenant_id, self.key = ack.id, ack.extra["api_key"]
-
-    def _send(self, command: Command, tenant_id: uuid.UUID | None) -> Any:
-        bus = self.app.extensions["vitalbridge"].commands
-        with self.app.app_context():
-            return bus.dispatch(command, CommandContext(principal=Principal.system(tenant_id),
-                                                        request_id="bench"))
+        super().__init__(owner_url, ZONE)
 
     def add_providers(self, count: int) -> list[uuid.UUID]:
         """Providers with weekday 08:00-18:00 hours, through the app's commands."""
         ids = []
         for n in range(count):
-            ack = self._send(AddProvider(given_name="Bench", family_name=f"Provider {n:04}",
+            ack = self.send(AddProvider(given_name="Bench", family_name=f"Provider {n:04}",
                                          specialty="Cardiology" if n < 50 else "General",
                                          timezone=ZONE), self.tenant_id)
-            self._send(SetWorkingHours(provider_id=ack.id, timezone=ZONE, rules=WORKDAY),
+            self.send(SetWorkingHours(provider_id=ack.id, timezone=ZONE, rules=WORKDAY),
                        self.tenant_id)
             ids.append(ack.id)
         return ids
-
-    def add_patients(self, count: int) -> list[uuid.UUID]:
-        """Patients, through the app's commands."""
-        born = date(1980, 1, 1)
-        return [self._send(RegisterPatient(given_name="Bench", family_name=f"Patient {n}",
-                                           birth_date=born, confirm_new=True),
-                           self.tenant_id).id for n in range(count)]
 
     def load_appointments(self, providers: list[uuid.UUID], patients: list[uuid.UUID],
                           per_provider: int) -> None:

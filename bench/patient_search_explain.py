@@ -11,19 +11,17 @@ the first query and the median time of each.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import database
+from bench.clinic import owner_database
 from vitalbridge import create_app
 from vitalbridge.patient.messages import SearchPatients
 from vitalbridge.patient.search import search_statement, use_search_settings
@@ -49,16 +47,6 @@ SELECT :tenant, gen_random_uuid(), 'BENCH-' || g,
        date '1930-01-01' + (g % 30000)
   FROM generate_series(1, :rows) AS g
 """)
-
-
-@contextlib.contextmanager
-def owner_database(owner_url: str | None) -> Iterator[str]:
-    """The given owner URL, or a fresh database like the tests' (TEST_DATABASE_URL or embedded)."""
-    if owner_url:
-        yield owner_url
-        return
-    with database.server_url() as server, database.fresh_database(server) as url:
-        yield url
 
 
 def load(owner_url: str, tenant: uuid.UUID, rows: int) -> str:
