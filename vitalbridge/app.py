@@ -9,12 +9,14 @@ from flask import Flask
 from flask_alembic import Alembic
 
 from config.settings import load_settings
+from vitalbridge.appointment.day_sheet_views import blueprint as day_sheet_api
 from vitalbridge.appointment.patient_views import blueprint as patient_appointment_api
 from vitalbridge.appointment.views import blueprint as appointment_api
 from vitalbridge.bootstrap import bootstrap
 from vitalbridge.db import Base, owner_engine
 from vitalbridge.demo import demo
 from vitalbridge.http import (
+    conditional,
     content_type,
     docs,
     error_docs,
@@ -25,10 +27,12 @@ from vitalbridge.http import (
 )
 from vitalbridge.http.audit import blueprint as audit_api
 from vitalbridge.http.events import blueprint as events_api
+from vitalbridge.http.sync_status import blueprint as sync_status_api
 from vitalbridge.logs import configure_logging
 from vitalbridge.messaging.cli import outbox
 from vitalbridge.patient.views import blueprint as patient_api
 from vitalbridge.provider.views import blueprint as provider_api
+from vitalbridge.read_model_cli import read_models_cli
 from vitalbridge.reporting.views import blueprint as reporting_api
 from vitalbridge.schedule.views import blueprint as schedule_api
 from vitalbridge.scheduler import scheduler_cli
@@ -39,7 +43,8 @@ from vitalbridge.tenant.views import blueprint as tenant_api
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
 API_BLUEPRINTS = [events_api, audit_api, tenant_api, provider_api, patient_api, schedule_api,
-                  appointment_api, patient_appointment_api, reporting_api]
+                  appointment_api, patient_appointment_api, day_sheet_api, reporting_api,
+                  sync_status_api]
 
 
 def create_app(**overrides: Any) -> Flask:
@@ -51,7 +56,7 @@ def create_app(**overrides: Any) -> Flask:
     app.extensions[EXTENSION_KEY] = bootstrap(settings)
     _register_migrations(app)
     _register_http(app)
-    for group in (tenants, keys, outbox, demo, scheduler_cli):
+    for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli):
         app.cli.add_command(group)
     return app
 
@@ -68,6 +73,7 @@ def _register_migrations(app: Flask) -> None:
 def _register_http(app: Flask) -> None:
     request_id.init_request_ids(app)
     content_type.init_content_type_check(app)
+    conditional.init_conditional_reads(app)
     api = error_docs.ProblemApi(app)  # errors documented as problem+json
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)

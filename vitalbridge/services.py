@@ -10,6 +10,7 @@ from config.settings import Settings
 from vitalbridge.db import Database
 from vitalbridge.messaging.broker import Publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
+from vitalbridge.messaging.read_models import ReadModel
 from vitalbridge.messaging.signals import EventSignals
 
 EXTENSION_KEY = "vitalbridge"
@@ -25,6 +26,14 @@ class Services:
     queries: QueryBus
     signals: EventSignals
     publisher: Publisher | None = None
+    read_models: tuple[ReadModel, ...] = ()
+
+    def read_model(self, name: str) -> ReadModel:
+        """The read model called ``name``; KeyError if there is none."""
+        for model in self.read_models:
+            if model.name == name:
+                return model
+        raise KeyError(name)
 
 
 def services() -> Services:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
 
 from vitalbridge.messaging.messages import Command, Event, Query
+from vitalbridge.messaging.read_models import Freshness
+from vitalbridge.patient.messages import PatientView
 
 Span = tuple[datetime, datetime]
 
@@ -295,27 +297,130 @@ class ProviderHasPatient(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PatientVisitFacts(Query):
-    """A patient's visits around ``as_of``: next, last, and the misses since ``since``."""
+class GetAppointments(Query):
+    """Several appointments at once (unknown ids are left out), in id order."""
 
-    patient_id: uuid.UUID
+    ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentIds(Query):
+    """The ids of the asking tenant's appointments after ``after``, in id order (a page).
+
+    For read models that recompute every appointment (a rebuild walks them all).
+    """
+
+    after: uuid.UUID | None = None
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatientVisitDigests(Query):
+    """What patient summaries are made of, for many patients at once, as of ``as_of``.
+
+    Answers ``{patient_id: VisitDigest}`` for every patient asked (empty digests for
+    those without appointments), in a fixed few statements whatever their number.
+    """
+
+    patient_ids: tuple[uuid.UUID, ...]
     as_of: datetime
     since: datetime
 
 
 @dataclass(frozen=True)
-class PatientVisitSummary:
-    """The answer to PatientVisitFacts.
+class VisitDigest:
+    """One patient's visits seen from ``as_of``.
 
-    ``next_appointment``: the earliest booked or checked-in appointment ending after
-    ``as_of``; ``last_visit``: the latest completed one; ``cancellations`` and ``no_shows``
-    count appointments starting in ``[since, as_of)``.
+    ``upcoming``: booked or checked-in appointments ending after ``as_of``, by start;
+    ``last_visit``: the completed one with the latest start; ``cancelled_starts`` and
+    ``no_show_starts``: starts of the cancelled / no-show appointments starting at or
+    after ``since`` (later ones included: an asker filters by its own moment).
     """
 
-    next_appointment: AppointmentView | None
-    last_visit: AppointmentView | None
+    upcoming: tuple[AppointmentView, ...] = ()
+    last_visit: AppointmentView | None = None
+    cancelled_starts: tuple[datetime, ...] = ()
+    no_show_starts: tuple[datetime, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetPatientSummary(Query):
+    """A patient's summary from its read model, with the read models' freshness."""
+
+    patient_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """The answer to GetPatientSummary, as of ``freshness.now``.
+
+    ``patient`` is None when the read model has no row for the patient (unknown, or not
+    applied yet: ``freshness`` tells which may be the case).
+    """
+
+    freshness: Freshness
+    patient: PatientView | None = None
+    next_appointment: AppointmentView | None = None
+    upcoming_count: int = 0
+    last_visit: AppointmentView | None = None
+    cancellations: int = 0
+    no_shows: int = 0
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetDaySheet(Query):
+    """One local date's appointments in (start, id) order, a page, from the read model.
+
+    ``provider_ids``, ``specialty`` and ``status`` narrow it; ``after`` is the
+    (start, id) of the last row of the previous page.
+    """
+
+    day: date
+    provider_ids: tuple[uuid.UUID, ...] = ()
+    specialty: str | None = None
+    status: AppointmentStatus | None = None
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+@dataclass(frozen=True)
+class DaySheetPatient:
+    """The patient of a day-sheet line, from its summary (None parts: not applied yet)."""
+
+    id: uuid.UUID
+    name: str | None
+    mrn: str | None
+    birth_date: date | None
+    age: int | None
+    last_visit: datetime | None
     cancellations: int
     no_shows: int
+
+
+@dataclass(frozen=True)
+class DaySheetLine:
+    """One appointment of a day sheet."""
+
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+    reason: str | None
+    provider_id: uuid.UUID
+    provider_name: str
+    specialty: str
+    timezone: str
+    version: int
+    patient: DaySheetPatient
+
+
+@dataclass(frozen=True)
+class DaySheetPage:
+    """The answer to GetDaySheet: up to ``limit + 1`` lines (one more says more follow)."""
+
+    lines: list[DaySheetLine]
+    freshness: Freshness
 
 
 def schedule_facts(items: Any) -> tuple[tuple[Span, ...], tuple[Span, ...]]:

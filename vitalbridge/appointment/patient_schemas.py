@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from vitalbridge.appointment.messages import AppointmentStatus
 from vitalbridge.appointment.schemas import AppointmentSchema
+from vitalbridge.http.consistency import MetaSchema
 from vitalbridge.http.pagination import PageArgs
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.validators import Text
@@ -67,6 +68,9 @@ class PatientSummarySchema(Schema):
     patient = fields.Nested(DemographicsSchema)
     age = fields.Integer(metadata={"description": "Whole years on as_of's date (UTC)."})
     next_appointment = fields.Nested(AppointmentSchema, allow_none=True)
+    upcoming_count = fields.Integer(metadata={
+        "description": "Booked or checked-in appointments ending after as_of."})
     last_visit = fields.Nested(AppointmentSchema, allow_none=True)
     recent = fields.Nested(RecentSchema)
     as_of = UtcDateTime()
+    meta = fields.Nested(MetaSchema)

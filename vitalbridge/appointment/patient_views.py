@@ -5,17 +5,18 @@ with the patient domain's demographics, at the HTTP edge through the query bus.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 
+from vitalbridge.appointment.dates import age_on
 from vitalbridge.appointment.messages import (
     AppointmentStatus,
-    AppointmentView,
+    GetPatientSummary,
     ListAppointments,
-    PatientVisitFacts,
+    PatientSummary,
     ProviderHasPatient,
 )
 from vitalbridge.appointment.names import with_names
@@ -24,12 +25,17 @@ from vitalbridge.appointment.patient_schemas import (
     PatientAppointmentArgs,
     PatientSummarySchema,
 )
+from vitalbridge.appointment.read_models import PATIENT_SUMMARIES
 from vitalbridge.appointment.schemas import AppointmentPageSchema
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.consistency import await_read_models
+from vitalbridge.http.error_docs import read_model_answer
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
+from vitalbridge.http.render import answer_etag
 from vitalbridge.messaging.errors import NotFound
 from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.messaging.read_models import CURRENT, Freshness
 from vitalbridge.patient.messages import GetPatient, PatientView
 
 blueprint = Blueprint("patient_appointments", __name__, url_prefix="/api/v1",
@@ -68,52 +74,55 @@ def patient_appointments(args: dict[str, Any], patient_id: uuid.UUID) -> Respons
 
 @blueprint.get(f"{PATIENT}/summary")
 @requires(Role.ADMIN, Role.STAFF, Role.READONLY)
+@read_model_answer
 @blueprint.response(200, PatientSummarySchema)
 def patient_summary(patient_id: uuid.UUID) -> ResponseReturnValue:
-    """A patient at a glance, as of now (admin, staff, readonly; provider keys: 403).
+    """A patient at a glance, from the patient summaries read model (admin, staff,
+    readonly; provider keys: 403).
 
     - `patient`: the demographics, as `GET /patients/{id}` answers them.
     - `age`: whole years on the UTC date of `as_of` (a 29 February birthday counts from
       1 March in other years).
     - `next_appointment`: the earliest booked or checked-in appointment ending after
-      `as_of`, or null.
+      `as_of`, or null; `upcoming_count`: how many such appointments there are.
     - `last_visit`: the completed appointment with the latest start, or null.
     - `recent`: `since` is `as_of` minus 12 months; `cancellations` and `no_shows` count
       the appointments starting in `[since, as_of)` that are cancelled or no-shows now.
-    - `as_of`: the moment (UTC) the summary was computed.
+    - `as_of`: the moment (UTC) of the answer, which the parts above are reckoned from.
+    - `meta`: how fresh the read model is; a change committed before `meta.as_of` is in.
 
-    Appointments carry the provider's and patient's display names. Unknown or another
-    tenant's patient: 404.
+    Appointments carry the provider's and patient's display names. One indexed lookup,
+    however long the history. Unknown or another tenant's patient: 404 (a patient
+    registered a moment ago may not be in the read model yet: send the registration's
+    `Consistency-Token` to wait for it).
     """
-    as_of = datetime.now(UTC)
-    since = a_year_before(as_of)
-    with one_snapshot():
-        patient = _patient(patient_id)
-        facts = ask(PatientVisitFacts(patient_id=patient_id, as_of=as_of, since=since))
-        next_appointment, last_visit = _named(facts.next_appointment, facts.last_visit)
-    return {
-        "patient": patient,
-        "age": age_on(patient.birth_date, as_of.date()),
-        "next_appointment": next_appointment,
-        "last_visit": last_visit,
-        "recent": {"since": since, "cancellations": facts.cancellations,
-                   "no_shows": facts.no_shows},
+    await_read_models([PATIENT_SUMMARIES])
+    summary: PatientSummary = ask(GetPatientSummary(patient_id=patient_id))
+    if summary.patient is None:
+        raise NotFound("No such patient." + _lag_note(summary.freshness))
+    as_of = summary.freshness.now
+    recent = {"since": summary.since, "cancellations": summary.cancellations,
+              "no_shows": summary.no_shows}
+    body: dict[str, Any] = {
+        "patient": summary.patient,
+        "age": age_on(summary.patient.birth_date, as_of.date()),
+        "next_appointment": summary.next_appointment,
+        "upcoming_count": summary.upcoming_count,
+        "last_visit": summary.last_visit,
+        "recent": recent,
         "as_of": as_of,
+        "meta": summary.freshness.to_json(),
     }
+    # Its tag covers what it shows, not the moment: an unchanged summary keeps its tag.
+    shown = {**body, "recent": {**recent, "since": None}}
+    return body, 200, {"ETag": answer_etag(shown)}
 
 
-def age_on(birth_date: date, day: date) -> int:
-    """Whole years from ``birth_date`` to ``day``."""
-    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
-    return day.year - birth_date.year - before_birthday
-
-
-def a_year_before(moment: datetime) -> datetime:
-    """The same moment a calendar year earlier (29 February falls back to the 28th)."""
-    try:
-        return moment.replace(year=moment.year - 1)
-    except ValueError:
-        return moment.replace(year=moment.year - 1, day=28)
+def _lag_note(freshness: Freshness) -> str:
+    if freshness.status == CURRENT:
+        return ""
+    return (f" The patient summaries are {freshness.status} ({freshness.lag_seconds:g} s);"
+            " a patient registered since may not be in them yet.")
 
 
 def _patient(patient_id: uuid.UUID, principal: Principal | None = None) -> PatientView:
@@ -129,10 +138,3 @@ def _patient(patient_id: uuid.UUID, principal: Principal | None = None) -> Patie
     if patient is None:
         raise NotFound("No such patient.")
     return patient
-
-
-def _named(*views: AppointmentView | None) -> list[AppointmentView | None]:
-    # One batched name lookup for all of them; None stays None, in place.
-    named = iter(with_names([view for view in views if view is not None]))
-    return [next(named) if view is not None else None for view in views]
-

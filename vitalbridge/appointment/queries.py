@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
-    Select,
     exists,
     func,
-    literal,
     select,
     tuple_,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
@@ -30,8 +25,6 @@ from vitalbridge.appointment.messages import (
     BusyTimes,
     GetAppointment,
     ListAppointments,
-    PatientVisitFacts,
-    PatientVisitSummary,
     ProviderHasPatient,
     Span,
 )
@@ -45,7 +38,7 @@ def get_appointment(query: GetAppointment, ctx: ReadContext) -> AppointmentView 
     if query.provider_id is not None:
         stmt = stmt.where(Appointment.provider_id == query.provider_id)
     row = ctx.session.scalar(stmt)
-    return _view(row) if row else None
+    return view_of(row) if row else None
 
 
 def list_appointments(query: ListAppointments, ctx: ReadContext) -> list[AppointmentView]:
@@ -72,7 +65,7 @@ def list_appointments(query: ListAppointments, ctx: ReadContext) -> list[Appoint
     if query.after:
         after = tuple_(*query.after)
         stmt = stmt.where(key < after if query.newest_first else key > after)
-    return [_view(row) for row in ctx.session.scalars(stmt.limit(query.limit + 1))]
+    return [view_of(row) for row in ctx.session.scalars(stmt.limit(query.limit + 1))]
 
 
 # migrations/0008 caps an appointment at 8 hours: one overlapping [start, end) starts
@@ -162,40 +155,8 @@ def provider_has_patient(query: ProviderHasPatient, ctx: ReadContext) -> bool:
         Appointment.provider_id == query.provider_id))))
 
 
-def patient_visit_facts(query: PatientVisitFacts, ctx: ReadContext) -> PatientVisitSummary:
-    """The patient's next appointment, last visit and recent misses: two statements."""
-    picked = _next_and_last(query).subquery()
-    found = {kind: _view(row) for row, kind in ctx.session.execute(
-        select(Appointment, picked.c.kind).join(picked, Appointment.id == picked.c.id))}
-    cancellations, no_shows = ctx.session.execute(
-        select(_count_of(AppointmentStatus.CANCELLED), _count_of(AppointmentStatus.NO_SHOW))
-        .where(Appointment.patient_id == query.patient_id,
-               Appointment.starts_at >= query.since,
-               Appointment.starts_at < query.as_of)).one()
-    return PatientVisitSummary(next_appointment=found.get("next"), last_visit=found.get("last"),
-                               cancellations=cancellations, no_shows=no_shows)
-
-
-def _next_and_last(query: PatientVisitFacts) -> CompoundSelect[uuid.UUID, str]:
-    """The ids of the next pending appointment and of the last completed one, labelled."""
-    def one(kind: str, *where: Any) -> Select[uuid.UUID, str]:
-        return select(Appointment.id, literal(kind).label("kind")).where(
-            Appointment.patient_id == query.patient_id, *where).limit(1)
-
-    pending = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
-    return union_all(
-        one("next", Appointment.status.in_(pending), Appointment.ends_at > query.as_of,
-            Appointment.starts_at > query.as_of - LONGEST)
-        .order_by(Appointment.starts_at, Appointment.id),
-        one("last", Appointment.status == AppointmentStatus.COMPLETED.value)
-        .order_by(Appointment.starts_at.desc(), Appointment.id.desc()))
-
-
-def _count_of(status: AppointmentStatus) -> Any:
-    return func.count().filter(Appointment.status == status.value)
-
-
-def _view(row: Appointment) -> AppointmentView:
+def view_of(row: Appointment) -> AppointmentView:
+    """The view of an appointment row (no display names: the asker fills them)."""
     return AppointmentView(
         id=row.id, provider_id=row.provider_id, patient_id=row.patient_id,
         start=row.starts_at, end=row.ends_at, status=row.status, reason=row.reason,
@@ -210,6 +171,5 @@ QUERY_HANDLERS = {
     BusyPeriods: busy_periods,
     BusyTimes: busy_times,
     AppointmentPeriods: appointment_periods,
-    PatientVisitFacts: patient_visit_facts,
     ProviderHasPatient: provider_has_patient,
 }

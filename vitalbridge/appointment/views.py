@@ -43,7 +43,7 @@ from vitalbridge.appointment.messages import (
 from vitalbridge.appointment.names import display_name, with_names
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.error_docs import conflicts, if_match
+from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
@@ -178,6 +178,7 @@ def no_show(appointment_id: uuid.UUID) -> ResponseReturnValue:
 @blueprint.get(ONE)
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.AppointmentSchema)
+@conditional
 def get_appointment(appointment_id: uuid.UUID) -> ResponseReturnValue:
     """One appointment with the provider's and patient's display names, and its ETag."""
     principal = current_principal()

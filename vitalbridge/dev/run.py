@@ -26,6 +26,8 @@ def main() -> int:
     stop_database = _prepare_database(env)
     try:
         _flask(env, "db", "upgrade")
+        # Read models a migration just added start empty for the data already there.
+        _flask(env, "read-models", "rebuild", "--all", "--if-needed")
         _flask(env, "demo", "seed")
         return _supervise(env)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from flask import Response, current_app, g, jsonify, request
 
 from vitalbridge.http.auth import current_principal
+from vitalbridge.http.consistency import token_header
 from vitalbridge.http.problems import PROBLEM_JSON
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import DomainError, InvalidCommand
@@ -47,7 +49,8 @@ def _replayed(replay: idempotency.Replay, created: bool, location: Locate | None
     if isinstance(answer, idempotency.Problem):
         reply = Response(json.dumps(answer.body), status=answer.status, mimetype=PROBLEM_JSON)
     else:
-        reply = _reply(Ack.from_json(answer), created, location)
+        ack = dataclasses.replace(Ack.from_json(answer), written_at=replay.read_at)
+        reply = _reply(ack, created, location)
     reply.headers["Idempotent-Replayed"] = "true"
     return reply
 
@@ -92,6 +95,7 @@ def _reply(ack: Ack, created: bool, location: Locate | None) -> Response:
     response = jsonify(ack.to_json())
     response.status_code = 201 if created else 200
     response.headers["ETag"] = f'"{ack.version}"'
+    response.headers.update(token_header(ack.written_at))
     if location is not None:
         response.headers["Location"] = location(ack)
     return response

@@ -98,6 +98,16 @@ _HEADERS = {HTTPStatus.UNAUTHORIZED: {"WWW-Authenticate": {
 IDEMPOTENCY_KEY = "IdempotencyKey"
 IF_MATCH = "IfMatch"
 REPLAYED = "IdempotentReplayed"
+# Read your writes and conditional reads (vitalbridge/http/consistency.py, conditional.py).
+CONSISTENCY_TOKEN = "ConsistencyToken"  # noqa: S105 - a component name, not a secret
+PREFER_WAIT = "PreferWait"
+IF_NONE_MATCH = "IfNoneMatch"
+CONSISTENCY_REPLY = "ConsistencyTokenReply"
+RETRY_AFTER = "RetryAfter"
+ETAG = "ETag"
+# Markers the view decorators below leave for ErrorResponsesPlugin (removed by it).
+_CONDITIONAL = "x-conditional"
+_READS_READ_MODELS = "x-read-models"
 
 _PARAMETERS: dict[str, dict[str, Any]] = {
     IDEMPOTENCY_KEY: {
@@ -125,8 +135,36 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
                        "names no version is 422 naming the header.",
         "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[0-9]{1,10}\"|[0-9]{1,10})$"},
         "example": "\"3\""},
+    CONSISTENCY_TOKEN: {
+        "name": "Consistency-Token", "in": "header", "required": False,
+        "description": "The `Consistency-Token` of a command's reply: the answer then "
+                       "reflects that command and every command of the tenant committed "
+                       "before it. The server waits up to `Prefer: wait` for the read "
+                       "models behind the answer to catch up, else answers 503 "
+                       "not-yet-consistent. Another tenant's or a malformed token is 400 "
+                       "invalid-consistency-token. Without it the answer never waits.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+    PREFER_WAIT: {
+        "name": "Prefer", "in": "header", "required": False,
+        "description": "`wait=<seconds>` (RFC 7240): how long to wait for a "
+                       "Consistency-Token (default 2, at most 10; a larger value waits 10). "
+                       "Other preferences are ignored.",
+        "schema": {"type": "string", "maxLength": 200}, "example": "wait=5"},
+    IF_NONE_MATCH: {
+        "name": "If-None-Match", "in": "header", "required": False,
+        "description": "The `ETag` of an earlier answer: 304 Not Modified, with no body, "
+                       "while the answer is still the same (`*` matches any).",
+        "schema": {"type": "string", "maxLength": 1000}, "example": "\"3\""},
 }
 _RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    CONSISTENCY_REPLY: {
+        "description": "Send it as the `Consistency-Token` header of a later query to "
+                       "read this command's effects in read-model answers (opaque).",
+        "schema": {"type": "string"}},
+    RETRY_AFTER: {"description": "Seconds after which a retry may succeed.",
+                  "schema": {"type": "integer"}},
+    ETAG: {"description": "The answer's version tag, for If-None-Match.",
+           "schema": {"type": "string"}},
     REPLAYED: {
         "description": "`true` when this is the kept answer to an earlier request with "
                        "the same Idempotency-Key: the command did not run again. Absent "
@@ -206,6 +244,32 @@ def if_match(view: F) -> F:
     return _documented({int(status): status.name})(view)
 
 
+def conditional(view: F) -> F:
+    """Document that ``view`` answers an ETag and honours If-None-Match with 304."""
+    decorate: Callable[[F], F] = ApiBlueprint.doc(**{_CONDITIONAL: True})
+    return decorate(view)
+
+
+def read_model_answer(view: F) -> F:
+    """Document a query answered from read models: ``meta``'s headers, its 400 and 503.
+
+    Such a view calls ``consistency.await_read_models``; it answers an ETag too.
+    """
+    decorate: Callable[[F], F] = ApiBlueprint.doc(**{_READS_READ_MODELS: True,
+                                                     _CONDITIONAL: True})
+    return decorate(view)
+
+
+_NOT_YET_CONSISTENT = problem_response(
+    "The read models had not applied the Consistency-Token's changes within the wait "
+    "(not-yet-consistent); retry after `Retry-After` seconds.",
+    headers={"Retry-After": RETRY_AFTER})
+_BAD_TOKEN = problem_response(
+    "The Consistency-Token is malformed or another tenant's (invalid-consistency-token).")
+_NOT_MODIFIED = {"description": "Not Modified: the answer still has the If-None-Match "
+                                "ETag (no body).", "headers": {"ETag": ETAG}}
+
+
 def _documented(responses: dict[int, Any]) -> Callable[[F], F]:
     # flask-smorest merges these into what the view's other decorators document.
     decorate: Callable[[F], F] = ApiBlueprint.doc(responses=responses)
@@ -264,6 +328,13 @@ class ErrorResponsesPlugin(BasePlugin):
                 responses.setdefault(int(HTTPStatus.CONFLICT), conflict_response())
                 responses = _replayable(responses)
                 parameters.append(IDEMPOTENCY_KEY)
+            if operation.pop(_READS_READ_MODELS, False):
+                responses[int(HTTPStatus.BAD_REQUEST)] = _BAD_TOKEN
+                responses[int(HTTPStatus.SERVICE_UNAVAILABLE)] = _NOT_YET_CONSISTENT
+                parameters += [CONSISTENCY_TOKEN, PREFER_WAIT]
+            if operation.pop(_CONDITIONAL, False):
+                responses[int(HTTPStatus.NOT_MODIFIED)] = _NOT_MODIFIED
+                parameters.append(IF_NONE_MATCH)
             if HTTPStatus.PRECONDITION_FAILED in responses:  # only If-Match makes a 412
                 parameters.append(IF_MATCH)
             if not parameters:
@@ -304,6 +375,8 @@ def _with_replayed(status: int | str, response: Any) -> Any:
             return response
         response = _shared_response(HTTPStatus(int(status)))
     headers = {**response.get("headers", {}), "Idempotent-Replayed": REPLAYED}
+    if 200 <= int(status) < 300:  # a command's acknowledgement
+        headers["Consistency-Token"] = CONSISTENCY_REPLY
     return {**response, "headers": headers}
 
 

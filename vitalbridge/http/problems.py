@@ -53,7 +53,9 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _domain_error(error: DomainError) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="vitalbridge"'} if error.status == 401 else None
+    headers = dict(getattr(error, "headers", {}))  # e.g. not-yet-consistent's Retry-After
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="vitalbridge"'
     return problem(error.status, error.title, error.detail, type_=error.type,
                    errors=error.errors or None, headers=headers, **error.extra)
 

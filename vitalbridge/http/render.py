@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from marshmallow import fields
 
 from vitalbridge.messaging.errors import NotFound
+from vitalbridge.messaging.messages import to_json_value
 
 
 def utc_text(value: datetime) -> str:
@@ -63,3 +66,15 @@ def single(view: Any, what: str) -> tuple[Any, int, dict[str, str]]:
     if view is None:
         raise NotFound(f"No such {what}.")
     return view, 200, {"ETag": f'"{view.version}"'}
+
+
+def answer_etag(body: dict[str, Any], *, moving: tuple[str, ...] = ("meta", "as_of")) -> str:
+    """A strong ETag for a computed answer: a digest of what it shows.
+
+    ``moving`` parts change with every answer (the moment, the freshness) and are left
+    out, so an unchanged answer keeps its tag and If-None-Match can say 304.
+    """
+    shown = {key: value for key, value in body.items() if key not in moving}
+    digest = hashlib.sha256(json.dumps(to_json_value(shown), sort_keys=True,
+                                       default=str).encode()).hexdigest()
+    return f'"{digest[:32]}"'

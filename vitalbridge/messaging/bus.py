@@ -10,6 +10,7 @@ request opens one for its key check and its questions, and ends it before a comm
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -83,7 +84,7 @@ class CommandBus:
             with UnitOfWork(self._db.sessions, context, command) as uow:
                 ack = handler(command, uow)
                 uow.commit(ack)
-                return ack
+                return dataclasses.replace(ack, written_at=uow.written_at)
         except IntegrityError as violation:
             rule = self._constraint_errors.get(_constraint_name(violation))
             if rule is None:
@@ -159,6 +160,11 @@ class QueryBus:
             return handler(query, scope.context_for(principal))
         with self._transaction(principal, primary=query.reads_primary) as context:
             return handler(query, context)
+
+    def answer_in(self, query: Query, ctx: ReadContext) -> Any:
+        """Answer ``query`` inside a transaction the caller holds (a read model's refresh,
+        which must read the primary's current state in its own writing transaction)."""
+        return self._handlers[type(query)](query, ctx)
 
     @contextlib.contextmanager
     def reading(self, principal: Principal, *, primary: bool = False) -> Iterator[None]:

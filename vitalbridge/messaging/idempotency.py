@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -34,7 +35,8 @@ RETURNING claim_token
 """)
 
 _EXISTING = text("""
-SELECT request_hash, response FROM idempotency_keys WHERE tenant_id = :tenant AND key = :key
+SELECT request_hash, response, clock_timestamp() AS read_at
+  FROM idempotency_keys WHERE tenant_id = :tenant AND key = :key
 """)
 
 _COMPLETE = text("""
@@ -70,6 +72,9 @@ class Replay:
     """The key was used before with the same request: answer what was answered then."""
 
     response: dict[str, Any] | Problem  # the acknowledgement's JSON, or the refusal
+    # The database's clock when the replay was found: after the first request's commit,
+    # so a Consistency-Token of this instant covers it.
+    read_at: datetime | None = field(default=None, compare=False)
 
 
 # The refusals a retry with the same key must meet again: what the command found in the
@@ -103,7 +108,7 @@ def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, key: str,
         raise IdempotencyKeyInFlight(
             "The first request with this Idempotency-Key is still being processed."
         )
-    return Replay(response=_answer(existing.response))
+    return Replay(response=_answer(existing.response), read_at=existing.read_at)
 
 
 def complete(session: Session, claimed: Claim, response_json: str) -> None:

@@ -99,6 +99,9 @@ class Ack:
     # Extras shown once and never stored (a new API key's secret): an idempotent replay
     # answers without them, since keeping them would keep the secret in the database.
     secret: frozenset[str] = frozenset()
+    # When the command's transaction wrote its last row, by the database's clock (never
+    # part of the body): what the reply's Consistency-Token waits for.
+    written_at: datetime | None = field(default=None, compare=False)
 
     def to_json(self, *, with_secrets: bool = True) -> dict[str, Any]:
         """The acknowledgement body of shared/API.md (without secrets, to be stored)."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Identity, Index, Integer, Text, text
+from sqlalchemy import BigInteger, Double, Identity, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, Uuid
@@ -46,6 +46,10 @@ class OutboxEvent(Base):
         Index("ix_outbox_undelivered", "seq", postgresql_where=text("delivered_at IS NULL")),
         Index("uq_outbox_tenant_id_position", "tenant_id", "position", unique=True),
         Index("ix_outbox_delivered_at", "delivered_at"),
+        # migrations/0012: a read model's freshness is the age of the oldest undelivered
+        # event of its tenant, asked with every answer it gives.
+        Index("ix_outbox_undelivered_by_tenant", "tenant_id", "occurred_at",
+              postgresql_where=text("delivered_at IS NULL")),
     )
 
 
@@ -132,3 +136,36 @@ class IdempotencyRecord(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReadModelCheckpoint(Base):
+    """How far one read model has got in one tenant, and whether it is being rebuilt.
+
+    ``built_at`` is NULL while the read model has never been filled for the tenant (a
+    migration added it to a tenant that has data): its answers say ``behind`` until
+    ``flask read-models rebuild`` fills it.
+    """
+
+    __tablename__ = "read_model_checkpoints"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    read_model: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    built_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rebuilding_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_rebuild_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_rebuild_seconds: Mapped[float | None] = mapped_column(Double)
+    last_rebuild_rows: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class ReadModelPendingKey(Base):
+    """A key the relay refreshed while a rebuild ran: the rebuild recomputes it last."""
+
+    __tablename__ = "read_model_pending_keys"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    read_model: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)

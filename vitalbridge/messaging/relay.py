@@ -104,8 +104,12 @@ class Relay:
         """Deliver a batch to one subscriber in seq order, parking what cannot go now."""
         blocked = parking.blocked_lanes(conn, subscriber)
         mine = [row for row in rows if subscriber in self.signals.subscribers(row.type)]
-        # Runs of one event type keep seq order for subscribers of several types.
-        for event_type, run in groupby(mine, key=lambda row: row.type):
+        # Runs of one signal keep seq order for subscribers of several types; a batch
+        # subscriber (a read model) has one signal for all of its types.
+        for _lane, run_rows in groupby(mine, key=lambda row: self.signals.lane(subscriber,
+                                                                              row.type)):
+            run = list(run_rows)
+            event_type = run[0].type
             ready = []
             for row in run:
                 if (row.tenant_id, row.aggregate_id) in blocked:

@@ -25,6 +25,7 @@ class EventSignals:
         self._namespace = Namespace()
         self._names: dict[str, list[str]] = defaultdict(list)
         self._retry_forever: set[str] = set()
+        self._batched: set[str] = set()
 
     def signal(self, event_type: str) -> Signal:
         """The signal for ``event_type`` (e.g. ``"leave.approved"``)."""
@@ -44,6 +45,29 @@ class EventSignals:
             self._retry_forever.add(name)
         self.signal(event_type).connect(receiver, sender=name, weak=False)
 
+    def connect_batch(self, event_types: frozenset[str], name: str,
+                      receiver: Receiver) -> None:
+        """Connect ``receiver`` as subscriber ``name`` of several types, on one signal.
+
+        The relay then hands it every event of those types in a batch at once (a read
+        model recomputes once per batch, not once per run of one type).
+        """
+        for event_type in sorted(event_types):
+            if name in self._names[event_type]:
+                raise RuntimeError(f"subscriber {name!r} already listens to {event_type}")
+            self._names[event_type].append(name)
+        self._batched.add(name)
+        self.signal(_batch_signal(name)).connect(receiver, sender=name, weak=False)
+
+    def lane(self, subscriber: str, event_type: str) -> str:
+        """The signal ``subscriber`` receives ``event_type`` on: consecutive events on the
+        same signal are delivered to it together."""
+        if subscriber in self._batched:
+            return _batch_signal(subscriber)
+        if subscriber in self._names.get(ALL_EVENTS, ()):
+            return ALL_EVENTS
+        return event_type
+
     def subscribers(self, event_type: str) -> list[str]:
         """Names of the subscribers of ``event_type``, in the order they connected."""
         return [*self._names.get(event_type, ()), *self._names.get(ALL_EVENTS, ())]
@@ -59,9 +83,12 @@ class EventSignals:
     def deliver(self, subscriber: str, event_type: str,
                 envelopes: list[dict[str, Any]]) -> dict[str, str | None]:
         """Deliver events of one type to one subscriber: event id -> None or its error."""
-        listens_to_all = subscriber in self._names.get(ALL_EVENTS, ())
-        kind = ALL_EVENTS if listens_to_all else event_type
         outcomes: dict[str, str | None] = {}
-        for _receiver, result in self.signal(kind).send(subscriber, envelopes=envelopes):
+        signal = self.signal(self.lane(subscriber, event_type))
+        for _receiver, result in signal.send(subscriber, envelopes=envelopes):
             outcomes.update(result)
         return outcomes
+
+
+def _batch_signal(subscriber: str) -> str:
+    return f"batch:{subscriber}"

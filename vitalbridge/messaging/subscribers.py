@@ -25,6 +25,7 @@ from vitalbridge.messaging.signals import ALL_EVENTS, EventSignals
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork
 
 Reaction = Callable[[dict[str, Any], UnitOfWork], None]
+BatchReaction = Callable[[list[dict[str, Any]], UnitOfWork], None]
 HANDLED = None  # outcome of an event handled now or before
 BLOCKED = "blocked"  # an earlier event of its aggregate failed in this batch
 
@@ -57,18 +58,50 @@ class Subscriber:
     react: Reaction
     retry_forever: bool = False
 
+    def run(self, envelopes: list[dict[str, Any]], uow: UnitOfWork) -> None:
+        """React to each event in turn; each reaction's events name it as their cause."""
+        for envelope in envelopes:
+            uow.causation_id = envelope["id"]
+            self.react(envelope, uow)
 
-def connect(subscriber: Subscriber, signals: EventSignals, db: Database) -> None:
-    """Connect ``subscriber`` to its event's signal, wrapped in units of work + inbox."""
+
+@dataclass(frozen=True)
+class BatchSubscriber:
+    """A named reaction to whole batches of events of several types (a read model).
+
+    It gets every event of its types that a relay batch holds, in one call per tenant,
+    so that its work per batch does not grow with the number of events.
+    """
+
+    name: str
+    event_types: frozenset[str]
+    react: BatchReaction
+    retry_forever: bool = False
+
+    def run(self, envelopes: list[dict[str, Any]], uow: UnitOfWork) -> None:
+        """React to the events at once (none: nothing to do)."""
+        if envelopes:
+            uow.causation_id = envelopes[-1]["id"]
+            self.react(envelopes, uow)
+
+
+AnySubscriber = Subscriber | BatchSubscriber
+
+
+def connect(subscriber: AnySubscriber, signals: EventSignals, db: Database) -> None:
+    """Connect ``subscriber`` to its events' signal, wrapped in units of work + inbox."""
 
     def receive(_sender: object, envelopes: list[dict[str, Any]]) -> dict[str, str | None]:
         return run_batch(subscriber, envelopes, db)
 
-    signals.connect(subscriber.event_type, subscriber.name, receive,
-                    retry_forever=subscriber.retry_forever)
+    if isinstance(subscriber, BatchSubscriber):
+        signals.connect_batch(subscriber.event_types, subscriber.name, receive)
+    else:
+        signals.connect(subscriber.event_type, subscriber.name, receive,
+                        retry_forever=subscriber.retry_forever)
 
 
-def run_batch(subscriber: Subscriber, envelopes: Iterable[dict[str, Any]],
+def run_batch(subscriber: AnySubscriber, envelopes: Iterable[dict[str, Any]],
               db: Database) -> dict[str, str | None]:
     """Apply ``subscriber`` to each envelope once; event id -> None, error or BLOCKED."""
     outcomes: dict[str, str | None] = {}
@@ -77,7 +110,7 @@ def run_batch(subscriber: Subscriber, envelopes: Iterable[dict[str, Any]],
     return outcomes
 
 
-def _run_tenant(subscriber: Subscriber, tenant_id: uuid.UUID,
+def _run_tenant(subscriber: AnySubscriber, tenant_id: uuid.UUID,
                 envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
     try:
         return _run_all_at_once(subscriber, tenant_id, envelopes, db)
@@ -85,7 +118,7 @@ def _run_tenant(subscriber: Subscriber, tenant_id: uuid.UUID,
         return _run_one_by_one(subscriber, tenant_id, envelopes, db)
 
 
-def _unit_of_work(subscriber: Subscriber, tenant_id: uuid.UUID,
+def _unit_of_work(subscriber: AnySubscriber, tenant_id: uuid.UUID,
                   envelopes: list[dict[str, Any]], db: Database) -> UnitOfWork:
     context = CommandContext(principal=Principal.system(tenant_id),
                              correlation_id=envelopes[0].get("correlation_id"))
@@ -93,21 +126,18 @@ def _unit_of_work(subscriber: Subscriber, tenant_id: uuid.UUID,
     return UnitOfWork(db.sessions, context, command)
 
 
-def _run_all_at_once(subscriber: Subscriber, tenant_id: uuid.UUID,
+def _run_all_at_once(subscriber: AnySubscriber, tenant_id: uuid.UUID,
                      envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
     with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
         new = {str(event_id) for event_id in uow.session.execute(_MARK_ALL_HANDLED, {
             "tenant": tenant_id, "subscriber": subscriber.name,
             "events": [envelope["id"] for envelope in envelopes]}).scalars()}
-        for envelope in envelopes:
-            if envelope["id"] in new:
-                uow.causation_id = envelope["id"]
-                subscriber.react(envelope, uow)
+        subscriber.run([envelope for envelope in envelopes if envelope["id"] in new], uow)
         uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
     return dict.fromkeys((envelope["id"] for envelope in envelopes), HANDLED)
 
 
-def _run_one_by_one(subscriber: Subscriber, tenant_id: uuid.UUID,
+def _run_one_by_one(subscriber: AnySubscriber, tenant_id: uuid.UUID,
                     envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
     outcomes: dict[str, str | None] = {}
     failed_lanes: set[str] = set()
@@ -124,15 +154,14 @@ def _run_one_by_one(subscriber: Subscriber, tenant_id: uuid.UUID,
     return outcomes
 
 
-def _run_one(subscriber: Subscriber, envelope: dict[str, Any], uow: UnitOfWork) -> str | None:
+def _run_one(subscriber: AnySubscriber, envelope: dict[str, Any], uow: UnitOfWork) -> str | None:
     emitted = len(uow.events)
-    uow.causation_id = envelope["id"]
     try:
         with uow.session.begin_nested():
             params = {"tenant": envelope["tenant_id"], "subscriber": subscriber.name,
                       "event": envelope["id"]}
             if uow.session.execute(_MARK_HANDLED, params).rowcount:  # type: ignore[attr-defined]
-                subscriber.react(envelope, uow)
+                subscriber.run([envelope], uow)
     except Exception as failure:  # noqa: BLE001 - reported back to the relay, which parks it
         uow.forget_events_after(emitted)
         return repr(failure)[:2000]

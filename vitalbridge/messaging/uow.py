@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant, table_of
@@ -32,7 +32,11 @@ OUTBOX_CHANNEL = "outbox"  # NOTIFY'd by the outbox table's trigger (migration 0
 # statement built afresh with .values() costs more to construct and cache-key than the
 # write itself.
 _OUTBOX_ROW = insert(table_of(OutboxEvent))
-_AUDIT_ROW = insert(table_of(AuditEntry))
+# The database's clock as the row is written: a command's audit row is its last write
+# but for the idempotent reply, so this instant follows every event it appended (whose
+# occurred_at is the transaction's start) and every commit before it. A Consistency-Token
+# carries it; the app server's clock could be behind the database's.
+_AUDIT_ROW = insert(table_of(AuditEntry)).returning(func.clock_timestamp())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +67,7 @@ class UnitOfWork:
         self.causation_id = context.causation_id
         self._causes: list[str | None] = []
         self._committed = False
+        self.written_at: datetime | None = None  # set by commit (the database's clock)
         self._scoped_to: uuid.UUID | None = None  # the tenant set_config last named
 
     def __enter__(self) -> UnitOfWork:
@@ -107,7 +112,8 @@ class UnitOfWork:
         for event, cause in zip(self.events, self._causes, strict=True):
             self._append_to_outbox(event, cause)
         self.use_tenant(self.context.principal.scope)
-        record_audit(self.session, self.context, self.command, ack.id, "succeeded")
+        self.written_at = record_audit(self.session, self.context, self.command, ack.id,
+                                       "succeeded")
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
                                  json.dumps(ack.to_json(with_secrets=False)))
@@ -145,11 +151,12 @@ def build_envelope(event: Event, context: CommandContext,
 
 
 def record_audit(session: Session, context: CommandContext, command: Command,
-                 target_id: uuid.UUID | None, outcome: str) -> None:
-    """Append one audit row in the principal's scope, inside ``session``'s transaction."""
+                 target_id: uuid.UUID | None, outcome: str) -> datetime:
+    """Append one audit row in the principal's scope, inside ``session``'s transaction;
+    returns the database's clock as it was written."""
     principal = context.principal
-    session.execute(_AUDIT_ROW, {
+    return session.execute(_AUDIT_ROW, {
         "tenant_id": principal.scope, "id": uuid.uuid4(), "actor_key_id": principal.key_id,
         "actor_role": principal.role.value, "command": type(command).__name__,
         "target_id": target_id, "outcome": outcome, "request_id": context.request_id,
-    })
+    }).scalar_one()

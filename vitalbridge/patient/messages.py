@@ -111,6 +111,17 @@ class GetPatients(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PatientIds(Query):
+    """The ids of the asking tenant's patients after ``after``, in id order (a page).
+
+    For read models that recompute every patient (a rebuild walks them all).
+    """
+
+    after: uuid.UUID | None = None
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchPatients(Query):
     """Find patients: ``q`` by name (best match first), exact filters, keyset pages.
 

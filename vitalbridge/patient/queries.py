@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from vitalbridge.patient.messages import (
     GetPatient,
     GetPatients,
     PatientHit,
+    PatientIds,
     PatientView,
     SearchPatients,
 )
@@ -32,6 +34,14 @@ def get_patients(query: GetPatients, ctx: ReadContext) -> list[PatientView]:
     found = {p.id: p for p in ctx.session.scalars(
         select(Patient).where(Patient.id.in_(set(query.ids))))}
     return [_view(found[i]) for i in dict.fromkeys(query.ids) if i in found]
+
+
+def patient_ids(query: PatientIds, ctx: ReadContext) -> list[uuid.UUID]:
+    """A page of ids along the primary key."""
+    stmt = select(Patient.id).order_by(Patient.id).limit(query.limit)
+    if query.after is not None:
+        stmt = stmt.where(Patient.id > query.after)
+    return list(ctx.session.scalars(stmt))
 
 
 def search_patients(query: SearchPatients, ctx: ReadContext) -> list[PatientHit]:
@@ -64,5 +74,6 @@ def _fields(patient: Patient) -> dict[str, Any]:
 QUERY_HANDLERS = {
     GetPatient: get_patient,
     GetPatients: get_patients,
+    PatientIds: patient_ids,
     SearchPatients: search_patients,
 }

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from vitalbridge.appointment.messages import ProviderHasPatient
 from vitalbridge.http.auth import current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.error_docs import conflicts, if_match
+from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import (
     cursor_values,
     number_value,
@@ -102,6 +102,7 @@ def search_patients(args: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.get("/patients/<uuid:patient_id>")
 @requires(*READERS)
 @blueprint.response(200, schemas.PatientSchema)
+@conditional
 def get_patient(patient_id: uuid.UUID) -> ResponseReturnValue:
     """One patient (admin, staff, readonly; a provider key: a patient it has or had an
     appointment with, in any status, else 404)."""

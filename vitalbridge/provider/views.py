@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.error_docs import if_match
+from vitalbridge.http.error_docs import conditional, if_match
 from vitalbridge.http.pagination import cursor_values, page_response, text_value, uuid_value
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
@@ -66,6 +66,7 @@ def list_providers(args: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.get("/providers/<uuid:provider_id>")
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.ProviderSchema)
+@conditional
 def get_provider(provider_id: uuid.UUID) -> ResponseReturnValue:
     """One provider, with its ETag."""
     return single(services().queries.ask(GetProvider(provider_id=provider_id),

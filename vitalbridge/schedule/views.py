@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 from vitalbridge.appointment.messages import BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.error_docs import conflicts, if_match
+from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.http.render import single
@@ -86,6 +86,7 @@ def set_working_hours(body: dict[str, Any], provider_id: uuid.UUID) -> ResponseR
 @blueprint.get(f"{PROVIDER_PATH}/working-hours")
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.WorkingHoursSchema)
+@conditional
 def get_working_hours(provider_id: uuid.UUID) -> ResponseReturnValue:
     """A provider's weekly working hours in force today, and the `upcoming` ones.
 
@@ -202,6 +203,7 @@ def list_leave_requests(args: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.get("/leave-requests/<uuid:leave_id>")
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.LeaveRequestSchema)
+@conditional
 def get_leave_request(leave_id: uuid.UUID) -> ResponseReturnValue:
     """One leave request, with its ETag."""
     principal = current_principal()

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.commands import expected_version, send_command
-from vitalbridge.http.error_docs import conflicts, if_match
+from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import PageArgs, page_response, timestamp_id_cursor
 from vitalbridge.http.render import single
 from vitalbridge.http.schemas import AckSchema
@@ -67,6 +67,7 @@ def list_tenants(args: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.get("/tenants/<uuid:tenant_id>")
 @requires(Role.PLATFORM_ADMIN)
 @blueprint.response(200, schemas.TenantSchema)
+@conditional
 def get_tenant(tenant_id: uuid.UUID) -> ResponseReturnValue:
     """One tenant (platform_admin)."""
     return single(services().queries.ask(GetTenant(tenant_id=tenant_id), current_principal()),
@@ -111,6 +112,7 @@ def list_api_keys(args: dict[str, Any]) -> ResponseReturnValue:
 @blueprint.get("/api-keys/<uuid:key_id>")
 @requires(Role.ADMIN)
 @blueprint.response(200, schemas.ApiKeySchema)
+@conditional
 def get_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     """One API key, without its secret (admin)."""
     return single(services().queries.ask(GetApiKey(key_id=key_id), current_principal()),
@@ -129,6 +131,7 @@ def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
 @blueprint.get("/settings")
 @requires(*TENANT_ROLES)
 @blueprint.response(200, schemas.TenantSettingsSchema)
+@conditional
 def get_tenant_settings() -> ResponseReturnValue:
     """The tenant's settings, with its ETag; defaults (version 0) until first saved."""
     return single(services().queries.ask(GetTenantSettings(), current_principal()),

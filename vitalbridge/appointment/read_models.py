@@ -1,0 +1,201 @@
+"""The appointment domain's read models: patient summaries and the day sheet.
+
+Both are recomputed per key from the owners' answers (the patient, provider and
+appointment domains, through the query bus), so the order and repetition of deliveries
+never matter. What changes with the mere passing of time (which visit is next, which
+misses fall in the last 12 months) is left for the answer to pick at its own moment:
+the rows keep every candidate from a year before their computation onwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from vitalbridge.appointment import read_model_tables as tables
+from vitalbridge.appointment.dates import a_year_before
+from vitalbridge.appointment.messages import (
+    AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentCompleted,
+    AppointmentCreated,
+    AppointmentIds,
+    AppointmentNoShow,
+    AppointmentRescheduled,
+    AppointmentView,
+    GetAppointments,
+    PatientVisitDigests,
+)
+from vitalbridge.messaging.messages import to_json_value
+from vitalbridge.messaging.read_models import Key, Reader, ReadModel, Row
+from vitalbridge.patient.messages import (
+    GetPatients,
+    PatientCreated,
+    PatientIds,
+    PatientUpdated,
+    PatientView,
+)
+from vitalbridge.provider.messages import FindProviders, ProviderUpdated, ProviderView
+from vitalbridge.tenant.messages import TenantCreated
+
+APPOINTMENT_EVENTS = frozenset({
+    AppointmentCreated.type, AppointmentCancelled.type, AppointmentCheckedIn.type,
+    AppointmentCompleted.type, AppointmentNoShow.type, AppointmentRescheduled.type})
+# A provider's rename, new specialty or zone shows on rows; a new phone number does not.
+SHOWN_PROVIDER_FIELDS = frozenset({"given_name", "family_name", "specialty", "timezone"})
+
+
+def _shown_provider_changes(envelopes: Iterable[dict[str, Any]]) -> list[uuid.UUID]:
+    return [uuid.UUID(e["aggregate_id"]) for e in envelopes
+            if e["type"] == ProviderUpdated.type
+            and SHOWN_PROVIDER_FIELDS & set(e["data"].get("changes", {}))]
+
+
+def _now(reader: Reader) -> datetime:
+    # The database's clock, which answers compare the rows with.
+    return reader.session.scalar(select(func.clock_timestamp()))  # type: ignore[return-value]
+
+
+def _provider_names(reader: Reader, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProviderView]:
+    wanted = tuple(set(ids))
+    if not wanted:
+        return {}
+    return {p.id: p for p in reader.ask(FindProviders(ids=wanted))}
+
+
+class PatientSummaries(ReadModel):
+    """One row per patient: demographics, pending visits, last visit, recent misses."""
+
+    name = "patient_summaries"
+    event_types = frozenset({TenantCreated.type, PatientCreated.type, PatientUpdated.type,
+                             ProviderUpdated.type, *APPOINTMENT_EVENTS})
+    table = tables.patient_summaries
+    staging = tables.patient_summaries_staging
+    key_column = "patient_id"
+
+    def keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
+        """Patients named by the events, and those shown with a renamed provider."""
+        keys = {e["aggregate_id"] for e in envelopes if e["type"] in
+                (PatientCreated.type, PatientUpdated.type)}
+        keys |= {e["data"]["patient_id"] for e in envelopes if e["type"] in APPOINTMENT_EVENTS}
+        renamed = _shown_provider_changes(envelopes)
+        if renamed:
+            shown = self.table.c.provider_ids
+            keys |= {str(patient_id) for patient_id in reader.session.scalars(
+                select(self.table.c.patient_id).where(shown.overlap(renamed)))}
+        return keys
+
+    def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
+        """Three questions (patients, visits, provider names) for any number of keys."""
+        now = _now(reader)
+        ids = tuple(uuid.UUID(key) for key in keys)
+        patients = reader.ask(GetPatients(ids=ids))
+        digests = reader.ask(PatientVisitDigests(patient_ids=ids, as_of=now,
+                                                 since=a_year_before(now)))
+        shown = [view for d in digests.values() for view in (*d.upcoming, d.last_visit) if view]
+        providers = _provider_names(reader, (view.provider_id for view in shown))
+        return [_summary_row(patient, digests[patient.id], providers, now)
+                for patient in patients]
+
+    def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
+        """Every patient of the tenant, by id."""
+        page = reader.ask(PatientIds(after=uuid.UUID(after) if after else None, limit=limit))
+        return [str(patient_id) for patient_id in page]
+
+
+def _summary_row(patient: PatientView, digest: Any, providers: dict[uuid.UUID, ProviderView],
+                 now: datetime) -> Row:
+    def named(view: AppointmentView) -> dict[str, Any]:
+        provider = providers.get(view.provider_id)
+        return appointment_json(dataclasses.replace(
+            view, provider_name=provider.display_name if provider else None,
+            patient_name=patient.display_name))
+
+    last = digest.last_visit
+    return {
+        "patient_id": patient.id, "patient": to_json_value(dataclasses.asdict(patient)),
+        "birth_date": patient.birth_date, "display_name": patient.display_name,
+        "upcoming": [named(view) for view in digest.upcoming],
+        "last_visit": named(last) if last else None,
+        "last_visit_start": last.start if last else None,
+        "cancelled_starts": list(digest.cancelled_starts),
+        "no_show_starts": list(digest.no_show_starts),
+        "provider_ids": sorted({v.provider_id for v in (*digest.upcoming, last) if v}),
+        "computed_at": now,
+    }
+
+
+class DaySheet(ReadModel):
+    """One row per appointment, filed under its provider's local date, with its names."""
+
+    name = "day_sheet"
+    event_types = frozenset({TenantCreated.type, ProviderUpdated.type, *APPOINTMENT_EVENTS})
+    table = tables.day_sheet
+    staging = tables.day_sheet_staging
+    key_column = "appointment_id"
+
+    def keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
+        """Appointments named by the events, and every one of a renamed provider."""
+        keys = {e["aggregate_id"] for e in envelopes if e["type"] in APPOINTMENT_EVENTS}
+        renamed = _shown_provider_changes(envelopes)
+        if renamed:
+            keys |= {str(appointment_id) for appointment_id in reader.session.scalars(
+                select(self.table.c.appointment_id).where(
+                    self.table.c.provider_id.in_(renamed)))}
+        return keys
+
+    def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
+        """Two questions (appointments, providers) for any number of keys."""
+        now = _now(reader)
+        appointments = reader.ask(GetAppointments(ids=tuple(uuid.UUID(k) for k in keys)))
+        providers = _provider_names(reader, (a.provider_id for a in appointments))
+        return [_day_sheet_row(a, providers[a.provider_id], now) for a in appointments
+                if a.provider_id in providers]
+
+    def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
+        """Every appointment of the tenant, by id."""
+        page = reader.ask(AppointmentIds(after=uuid.UUID(after) if after else None,
+                                         limit=limit))
+        return [str(appointment_id) for appointment_id in page]
+
+
+def _day_sheet_row(appointment: AppointmentView, provider: ProviderView, now: datetime) -> Row:
+    return {
+        "appointment_id": appointment.id, "provider_id": appointment.provider_id,
+        "patient_id": appointment.patient_id,
+        "local_date": appointment.start.astimezone(ZoneInfo(provider.timezone)).date(),
+        "starts_at": appointment.start, "ends_at": appointment.end,
+        "status": appointment.status, "reason": appointment.reason,
+        "provider_name": provider.display_name, "specialty": provider.specialty,
+        "timezone": provider.timezone, "version": appointment.version, "computed_at": now,
+    }
+
+
+def appointment_json(view: AppointmentView) -> dict[str, Any]:
+    """An appointment view as a read model stores it."""
+    return to_json_value(dataclasses.asdict(view))
+
+
+_INSTANTS = ("start", "end", "created_at", "updated_at")
+
+
+def appointment_from_json(stored: dict[str, Any]) -> AppointmentView:
+    """The appointment view a read model stored."""
+    values = dict(stored)
+    for name in _INSTANTS:
+        values[name] = datetime.fromisoformat(values[name])
+    for name in ("id", "provider_id", "patient_id", "created_by_key_id", "updated_by_key_id"):
+        if values[name] is not None:
+            values[name] = uuid.UUID(values[name])
+    return AppointmentView(**values)
+
+
+PATIENT_SUMMARIES = PatientSummaries()
+DAY_SHEET = DaySheet()
+READ_MODELS: tuple[ReadModel, ...] = (PATIENT_SUMMARIES, DAY_SHEET)

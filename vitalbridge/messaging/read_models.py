@@ -1,0 +1,238 @@
+"""Read models: tables kept by subscribers of the relay, each with a checkpoint per tenant.
+
+A read model follows some event types. For a delivered batch it says which keys the
+events touch (a patient, an appointment) and recomputes those keys' rows from the owning
+domains' current answers, asked through the query bus, then replaces them. The rows
+depend only on the state read, never on the order or the number of deliveries: events
+of different aggregates may arrive in any order and more than once, the rows come out
+the same. Each read model is the only writer of its tables.
+
+The checkpoint says which event was applied last and when; what an answer is behind by
+is read from the outbox (events not yet delivered) and the parked deliveries (events
+delivered but not yet applied), never from the checkpoint alone: an event committed
+late has a smaller sequence number than one already applied, and a cursor would hide it.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import Table, any_, cast, delete, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from vitalbridge.messaging.bus import QueryBus, ReadContext
+from vitalbridge.messaging.messages import Principal, Query
+from vitalbridge.messaging.subscribers import BatchSubscriber
+from vitalbridge.messaging.uow import UnitOfWork
+
+Key = str
+Row = dict[str, Any]
+SUBSCRIBER_PREFIX = "read_model."
+
+CURRENT, BEHIND, REBUILDING = "current", "behind", "rebuilding"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a read model recomputes with: a session, and the query bus inside it."""
+
+    session: Session
+    principal: Principal
+    queries: QueryBus
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        """The tenant being recomputed."""
+        assert self.principal.tenant_id is not None
+        return self.principal.tenant_id
+
+    def ask(self, query: Query) -> Any:
+        """Answer ``query`` in this session (the primary, the current state)."""
+        return self.queries.answer_in(query, ReadContext(self.session, self.principal))
+
+
+class ReadModel(abc.ABC):
+    """A table of derived rows, one or more per key, recomputed per key from the owners."""
+
+    name: ClassVar[str]
+    event_types: ClassVar[frozenset[str]]
+    table: ClassVar[Table]  # what queries read
+    staging: ClassVar[Table]  # what a rebuild fills before it replaces ``table``
+    key_column: ClassVar[str]
+
+    @abc.abstractmethod
+    def keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
+        """The keys whose rows the events may have changed."""
+
+    @abc.abstractmethod
+    def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
+        """The complete rows of ``keys`` as the owners answer now (a fixed few queries)."""
+
+    @abc.abstractmethod
+    def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
+        """Every key the command tables hold, in order, a page at a time (rebuilds)."""
+
+    def key_value(self, key: Key) -> Any:
+        """The value of ``key_column`` a key stands for (a UUID unless overridden)."""
+        return uuid.UUID(key)
+
+    @property
+    def subscriber(self) -> str:
+        """The name it is delivered under (inbox, parked deliveries, metrics)."""
+        return SUBSCRIBER_PREFIX + self.name
+
+
+def replace_rows(session: Session, table: Table, column: Any, tenant_id: uuid.UUID,
+                 values: Sequence[Any], rows: Sequence[Row]) -> None:
+    """Delete the rows whose ``column`` is in ``values``, insert ``rows``: two statements."""
+    session.execute(delete(table).where(
+        table.c.tenant_id == tenant_id,
+        column == any_(cast(list(values), ARRAY(column.type)))))
+    if rows:
+        session.execute(insert(table), [{**row, "tenant_id": tenant_id} for row in rows])
+
+
+def refresh(model: ReadModel, table: Table, keys: Sequence[Key], reader: Reader) -> int:
+    """Recompute ``keys`` into ``table``; returns the number of rows written."""
+    rows = model.rows_for(keys, reader)
+    replace_rows(reader.session, table, table.c[model.key_column], reader.tenant_id,
+                 [model.key_value(key) for key in keys], rows)
+    return len(rows)
+
+
+# One row lock per (read model, tenant) for the whole apply: a rebuild's start and its
+# swap take the same lock, so an apply is wholly before or wholly after either.
+_TOUCH = text("""
+INSERT INTO read_model_checkpoints AS c
+       (tenant_id, read_model, last_event_id, last_event_at, applied_at, built_at)
+VALUES (:tenant, :name, :event, :event_at, now(), now())
+ON CONFLICT (tenant_id, read_model) DO UPDATE
+   SET last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at,
+       applied_at = now()
+RETURNING c.rebuilding_since IS NOT NULL
+""")
+_REMEMBER = text("""
+INSERT INTO read_model_pending_keys (tenant_id, read_model, key)
+SELECT :tenant, :name, unnest(CAST(:keys AS text[]))
+ON CONFLICT DO NOTHING
+""")
+
+
+def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, Any]],
+                uow: UnitOfWork) -> None:
+    """Apply one tenant's delivered events: checkpoint, keys, recompute, replace."""
+    tenant_id = uow.acting_tenant
+    last = envelopes[-1]
+    rebuilding = uow.session.execute(_TOUCH, {
+        "tenant": tenant_id, "name": model.name, "event": last["id"],
+        "event_at": last["occurred_at"]}).scalar_one()
+    reader = Reader(uow.session, uow.context.principal, queries)
+    keys = sorted(model.keys_of(envelopes, reader))
+    if not keys:
+        return
+    refresh(model, model.table, keys, reader)
+    if rebuilding:  # the rebuild's copy was read before this change: it redoes these
+        uow.session.execute(_REMEMBER, {"tenant": tenant_id, "name": model.name,
+                                        "keys": keys})
+
+
+def subscriber_of(model: ReadModel, queries: QueryBus) -> BatchSubscriber:
+    """The relay subscriber that keeps ``model``: a batch of its events at a time."""
+    return BatchSubscriber(
+        name=model.subscriber, event_types=model.event_types,
+        react=lambda envelopes, uow: apply_batch(model, queries, envelopes, uow))
+
+
+# Freshness ----------------------------------------------------------------------------
+
+# Row-level security keeps every part to the asker's tenant. "Waiting" is an event the
+# read model follows that is not delivered yet, or delivered and parked for it (failing
+# or dead); a read model never filled for the tenant waits since its checkpoint exists.
+FRESHNESS_SQL = """
+SELECT now() AS fresh_now,
+       (SELECT min(occurred_at) FROM outbox
+         WHERE delivered_at IS NULL AND type = ANY(CAST(:fresh_types AS text[])))
+         AS fresh_undelivered,
+       (SELECT min(o.occurred_at) FROM parked_deliveries p
+          JOIN outbox o ON o.tenant_id = p.tenant_id AND o.id = p.event_id
+         WHERE p.subscriber = ANY(CAST(:fresh_subscribers AS text[]))) AS fresh_parked,
+       (SELECT min(created_at) FROM read_model_checkpoints
+         WHERE read_model = ANY(CAST(:fresh_names AS text[])) AND built_at IS NULL)
+         AS fresh_unbuilt,
+       (SELECT coalesce(bool_or(rebuilding_since IS NOT NULL), false)
+          FROM read_model_checkpoints
+         WHERE read_model = ANY(CAST(:fresh_names AS text[]))) AS fresh_rebuilding
+"""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far behind the commands a set of read models is, at one moment."""
+
+    now: datetime
+    waiting_since: datetime | None  # commit time of the oldest change not yet applied
+    rebuilding: bool
+
+    @property
+    def status(self) -> str:
+        """rebuilding, behind (something waits) or current."""
+        if self.rebuilding:
+            return REBUILDING
+        return BEHIND if self.waiting_since is not None else CURRENT
+
+    @property
+    def as_of(self) -> datetime:
+        """Every change committed before this instant is reflected."""
+        return self.waiting_since if self.waiting_since is not None else self.now
+
+    @property
+    def lag_seconds(self) -> float:
+        """Age of the oldest change waiting; 0 when none waits."""
+        if self.waiting_since is None:
+            return 0.0
+        return round(max((self.now - self.waiting_since) / timedelta(seconds=1), 0.0), 3)
+
+    def covers(self, written_at: datetime) -> bool:
+        """Whether every change committed up to ``written_at`` is applied."""
+        return self.waiting_since is None or self.waiting_since > written_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``meta`` object of shared/API.md."""
+        return {"as_of": self.as_of, "status": self.status, "lag_seconds": self.lag_seconds}
+
+
+def freshness_params(models: Iterable[ReadModel]) -> dict[str, list[str]]:
+    """The parameters FRESHNESS_SQL takes for ``models``."""
+    models = list(models)
+    return {"fresh_types": sorted({kind for m in models for kind in m.event_types}),
+            "fresh_subscribers": [m.subscriber for m in models],
+            "fresh_names": [m.name for m in models]}
+
+
+def freshness_of(row: Any) -> Freshness:
+    """Read a Freshness from a row that holds FRESHNESS_SQL's columns."""
+    waiting = [t for t in (row.fresh_undelivered, row.fresh_parked, row.fresh_unbuilt)
+               if t is not None]
+    return Freshness(now=row.fresh_now, waiting_since=min(waiting) if waiting else None,
+                     rebuilding=bool(row.fresh_rebuilding))
+
+
+def with_freshness(page_sql: str) -> Any:
+    """One statement: FRESHNESS_SQL's row, joined to every row of ``page_sql`` (or none).
+
+    An answer and its ``meta`` then come from one statement and one snapshot; with no
+    rows the freshness row is still there, its page columns NULL.
+    """
+    return text(f"WITH fresh AS ({FRESHNESS_SQL}) "
+                f"SELECT fresh.*, page.* FROM fresh LEFT JOIN LATERAL ({page_sql}) page ON true")
+
+
+def measure(session: Session, models: Iterable[ReadModel]) -> Freshness:
+    """The freshness of ``models`` in the session's tenant, alone."""
+    return freshness_of(session.execute(text(FRESHNESS_SQL), freshness_params(models)).one())
