@@ -399,3 +399,27 @@ def test_the_rebuild_command_refuses_a_second_rebuild_and_unknown_names(app):
     assert "already running" in busy.output
     assert runner.invoke(args=["read-models", "rebuild", "nothing"]).exit_code == 2
     assert runner.invoke(args=["read-models", "rebuild"]).exit_code == 2
+
+
+def test_the_relay_reports_each_read_models_lag_backlog_and_last_apply(
+        app, client, tenant, provider, patient):
+    from prometheus_client import REGISTRY
+
+    from vitalbridge.messaging.cli import build_relay
+
+    def sample(name):
+        return REGISTRY.get_sample_value(name, {"read_model": "day_sheet"})
+
+    catch_up(app)
+    book(client, tenant, provider, patient, at(9))
+    time.sleep(0.2)
+    with app.app_context():
+        relay = build_relay()
+    relay._observe_backlog()
+    assert sample("vitalbridge_read_model_backlog") == 1
+    assert sample("vitalbridge_read_model_lag_seconds") >= 0.2
+    relay.drain()
+    relay._observe_backlog()
+    assert sample("vitalbridge_read_model_backlog") == 0
+    assert sample("vitalbridge_read_model_lag_seconds") == 0
+    assert time.time() - sample("vitalbridge_read_model_last_applied_timestamp_seconds") < 60

@@ -21,6 +21,16 @@ OLDEST = Gauge("vitalbridge_outbox_oldest_undelivered_seconds",
 PARKED = Gauge("vitalbridge_outbox_parked", "Parked deliveries (retrying or dead).",
                ["state"], multiprocess_mode="livemax")
 
+READ_MODEL_LAG = Gauge("vitalbridge_read_model_lag_seconds",
+                       "Age of the oldest event a read model has not applied (any tenant).",
+                       ["read_model"], multiprocess_mode="livemax")
+READ_MODEL_BACKLOG = Gauge("vitalbridge_read_model_backlog",
+                           "Events a read model has not applied: undelivered or parked.",
+                           ["read_model"], multiprocess_mode="livemax")
+READ_MODEL_APPLIED = Gauge("vitalbridge_read_model_last_applied_timestamp_seconds",
+                           "When a read model last applied a batch (Unix time, any tenant).",
+                           ["read_model"], multiprocess_mode="livemax")
+
 
 def forget_process_metrics() -> None:
     """On exit, drop this process's live gauges from the shared folder (multiprocess mode)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, any_, cast, delete, insert, text
+from sqlalchemy import Connection, Table, any_, cast, delete, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -236,3 +236,36 @@ def with_freshness(page_sql: str) -> Any:
 def measure(session: Session, models: Iterable[ReadModel]) -> Freshness:
     """The freshness of ``models`` in the session's tenant, alone."""
     return freshness_of(session.execute(text(FRESHNESS_SQL), freshness_params(models)).one())
+
+
+# Every tenant's figures, read by the relay's role (it sees all tenants' rows).
+_GAUGES = text("""
+SELECT (SELECT count(*) FROM outbox
+         WHERE delivered_at IS NULL AND type = ANY(CAST(:types AS text[])))
+     + (SELECT count(*) FROM parked_deliveries WHERE subscriber = :subscriber) AS backlog,
+       extract(epoch FROM now() - least(
+         (SELECT min(occurred_at) FROM outbox
+           WHERE delivered_at IS NULL AND type = ANY(CAST(:types AS text[]))),
+         (SELECT min(o.occurred_at) FROM parked_deliveries p
+            JOIN outbox o ON o.tenant_id = p.tenant_id AND o.id = p.event_id
+           WHERE p.subscriber = :subscriber))) AS lag_seconds,
+       (SELECT extract(epoch FROM max(applied_at)) FROM read_model_checkpoints
+         WHERE read_model = :name) AS applied
+""")
+
+
+@dataclass(frozen=True)
+class ReadModelGauges:
+    """A read model's figures across every tenant."""
+
+    backlog: int
+    lag_seconds: float
+    last_applied: float | None  # Unix time
+
+
+def gauges(conn: Connection, model: ReadModel) -> ReadModelGauges:
+    """Backlog, lag and last apply of ``model`` over every tenant (the relay's role)."""
+    row = conn.execute(_GAUGES, {"types": sorted(model.event_types),
+                                 "subscriber": model.subscriber, "name": model.name}).one()
+    return ReadModelGauges(backlog=row.backlog, lag_seconds=float(row.lag_seconds or 0.0),
+                           last_applied=float(row.applied) if row.applied else None)

@@ -33,7 +33,8 @@ import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from vitalbridge.messaging import metrics, parking
+from vitalbridge.messaging import metrics, parking, read_models
+from vitalbridge.messaging.read_models import ReadModel
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import BLOCKED
 from vitalbridge.messaging.uow import OUTBOX_CHANNEL
@@ -57,6 +58,7 @@ class Relay:
     batch_size: int = 200
     poll_seconds: float = 1.0
     retry: parking.RetryPolicy = field(default_factory=parking.RetryPolicy)
+    read_models: tuple[ReadModel, ...] = ()  # whose lag the metrics show
 
     def drain(self) -> int:
         """Take the relay lock, deliver everything deliverable now, return the count."""
@@ -170,10 +172,16 @@ class Relay:
     def _observe_backlog(self) -> None:
         with self.engine.connect() as conn:
             gauges = parking.gauges(conn)
+            kept = {model.name: read_models.gauges(conn, model) for model in self.read_models}
         metrics.BACKLOG.set(gauges.backlog)
         metrics.OLDEST.set(gauges.oldest_seconds)
         metrics.PARKED.labels("retrying").set(gauges.retrying)
         metrics.PARKED.labels("dead").set(gauges.dead)
+        for name, figures in kept.items():
+            metrics.READ_MODEL_BACKLOG.labels(name).set(figures.backlog)
+            metrics.READ_MODEL_LAG.labels(name).set(figures.lag_seconds)
+            if figures.last_applied is not None:
+                metrics.READ_MODEL_APPLIED.labels(name).set(figures.last_applied)
 
     @contextmanager
     def _leadership(self, wait: threading.Event | None) -> Iterator[Any]:
