@@ -53,6 +53,12 @@ class Settings:
     event_broker_url: str = field(default="", metadata={"env": "EVENT_BROKER_URL"})
     outbox_retention_days: int = field(default=7, metadata={"env": "OUTBOX_RETENTION_DAYS"})
     default_phone_region: str = field(default="US", metadata={"env": "DEFAULT_PHONE_REGION"})
+    # The local dates the daily provider figures keep current: today minus the past days
+    # to today plus the future days. Reports outside are computed live (slower).
+    report_window_past_days: int = field(
+        default=400, metadata={"env": "REPORT_WINDOW_PAST_DAYS"})
+    report_window_future_days: int = field(
+        default=200, metadata={"env": "REPORT_WINDOW_FUTURE_DAYS"})
     var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})
 
     @property
@@ -99,6 +105,9 @@ def _validated(settings: Settings) -> Settings:
         raise SettingsError("DATABASE_URL is not set (make run starts an embedded PostgreSQL)")
     if settings.env == "production" and not settings.api_key_pepper:
         raise SettingsError("API_KEY_PEPPER must be set in production (a long random string)")
+    for name in ("report_window_past_days", "report_window_future_days"):
+        if not 0 <= getattr(settings, name) <= 3660:
+            raise SettingsError(f"{name.upper()} must be from 0 to 3660 days")
     if not settings.api_key_pepper:
         object.__setattr__(settings, "api_key_pepper", DEV_ONLY_PEPPER)
     _check_role_matches(settings.database_app_url, settings.database_app_role,

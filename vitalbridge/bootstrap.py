@@ -25,6 +25,8 @@ from vitalbridge.patient import handlers as patient_handlers
 from vitalbridge.patient import queries as patient_queries
 from vitalbridge.provider import handlers as provider_handlers
 from vitalbridge.provider import queries as provider_queries
+from vitalbridge.reporting import queries as reporting_queries
+from vitalbridge.reporting.read_models import ProviderDays, ReportWindow
 from vitalbridge.schedule import handlers as schedule_handlers
 from vitalbridge.schedule import queries as schedule_queries
 from vitalbridge.services import Services
@@ -42,8 +44,12 @@ DOMAINS: list[tuple[ModuleType, Mapping[type[Query], Any], Iterable[Subscriber]]
      | appointment_batch_queries.QUERY_HANDLERS | appointment_read_model_queries.QUERY_HANDLERS,
      appointment_subscribers.SUBSCRIBERS),
 ]
-# Every read model, each kept by its own relay subscriber.
-READ_MODELS: tuple[ReadModel, ...] = (*appointment_read_models.READ_MODELS,)
+
+
+def read_models(settings: Settings) -> tuple[ReadModel, ...]:
+    """Every read model, each kept by its own relay subscriber."""
+    window = ReportWindow(settings.report_window_past_days, settings.report_window_future_days)
+    return (*appointment_read_models.READ_MODELS, ProviderDays(window))
 
 
 def bootstrap(settings: Settings) -> Services:
@@ -51,7 +57,8 @@ def bootstrap(settings: Settings) -> Services:
     db = build_database(settings)
     commands, queries, signals = CommandBus(db), QueryBus(db), EventSignals()
     core_queries: tuple[Mapping[Any, Any], ...] = (
-        feed.QUERY_HANDLERS, audit_trail.QUERY_HANDLERS, sync_status.QUERY_HANDLERS)
+        feed.QUERY_HANDLERS, audit_trail.QUERY_HANDLERS, sync_status.QUERY_HANDLERS,
+        reporting_queries.QUERY_HANDLERS)
     for core in core_queries:
         for query_type, query_handler in core.items():
             queries.register(query_type, query_handler)
@@ -64,10 +71,11 @@ def bootstrap(settings: Settings) -> Services:
             queries.register(query_type, query_handler)
         for subscriber in subscribers:
             connect(subscriber, signals, db)
-    for read_model in READ_MODELS:
+    models = read_models(settings)
+    for read_model in models:
         connect(subscriber_of(read_model, queries), signals, db)
     publisher = build_publisher(settings.event_broker_url) if settings.event_broker_url else None
     if publisher is not None:
         connect(broker_subscriber(publisher), signals, db)
     return Services(settings=settings, db=db, commands=commands, queries=queries,
-                    signals=signals, publisher=publisher, read_models=READ_MODELS)
+                    signals=signals, publisher=publisher, read_models=models)

@@ -13,6 +13,8 @@ from flask.cli import AppGroup
 
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.maintenance import purge_delivered_events, purge_idempotency_keys
+from vitalbridge.reporting.read_models import PROVIDER_DAYS, ProviderDays
+from vitalbridge.reporting.window import roll_windows
 from vitalbridge.services import services
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,22 @@ def purge_old_events() -> int:
     return removed
 
 
+def roll_report_window() -> int:
+    """Move the daily provider figures' window to today's; the number of tenants moved."""
+    svc = services()
+    model = svc.read_model(PROVIDER_DAYS)
+    assert isinstance(model, ProviderDays)
+    report = roll_windows(svc.db, build_relay().engine, svc.queries, model)
+    log.info("rolled the report window", extra={"tenants": report.tenants,
+                                                 "new_dates": report.new_dates})
+    return report.tenants
+
+
 # (job, minutes between runs)
 JOBS: list[tuple[Callable[[], int], int]] = [
     (purge_expired_idempotency_keys, 60),
     (purge_old_events, 60),
+    (roll_report_window, 60),
 ]
 
 

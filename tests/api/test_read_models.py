@@ -329,7 +329,7 @@ def test_sync_status_says_what_is_behind(app, client, tenant, provider, patient)
     status = client.get("/api/v1/sync-status", headers=bearer(tenant.admin_key))
     assert status.status_code == 200
     models = {m["name"]: m for m in status.json["read_models"]}
-    assert set(models) == {"patient_summaries", "day_sheet"}
+    assert set(models) == {"patient_summaries", "day_sheet", "provider_days"}
     assert models["day_sheet"]["status"] == "behind"
     assert models["day_sheet"]["backlog"] == 1
     assert status.json["relay"]["backlog"] == 1
@@ -423,3 +423,37 @@ def test_the_relay_reports_each_read_models_lag_backlog_and_last_apply(
     assert sample("vitalbridge_read_model_backlog") == 0
     assert sample("vitalbridge_read_model_lag_seconds") == 0
     assert time.time() - sample("vitalbridge_read_model_last_applied_timestamp_seconds") < 60
+
+
+# The document ---------------------------------------------------------------------------
+
+READ_MODEL_GETS = ("/api/v1/patients/{patient_id}/summary", "/api/v1/day-sheet",
+                   "/api/v1/reports/utilization")
+
+
+def _resolved(spec, item):
+    if "$ref" not in item:
+        return item
+    *_, kind, name = item["$ref"].split("/")
+    return spec["components"][kind][name]
+
+
+def test_openapi_documents_the_read_model_answers_and_their_headers(client):
+    spec = client.get("/openapi.json").json
+    for path in READ_MODEL_GETS:
+        operation = spec["paths"][path]["get"]
+        names = {_resolved(spec, p)["name"] for p in operation["parameters"]}
+        assert {"Consistency-Token", "Prefer", "If-None-Match"} <= names, path
+        responses = operation["responses"]
+        assert {"200", "304", "400", "503"} <= set(responses), path
+        assert "Retry-After" in responses["503"]["headers"], path
+        assert "ETag" in responses["200"]["headers"], path
+        schema = _resolved(spec, responses["200"]["content"]["application/json"]["schema"])
+        assert "meta" in schema["properties"], path
+    for path, methods in spec["paths"].items():
+        for method in ("post", "put", "patch", "delete"):
+            if method in methods and path.startswith("/api/v1/") \
+                    and not path.startswith("/api/v1/tenants"):
+                ok = next(r for s, r in methods[method]["responses"].items()
+                          if s.startswith("2"))
+                assert "Consistency-Token" in ok.get("headers", {}), (method, path)

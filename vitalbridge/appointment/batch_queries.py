@@ -10,11 +10,13 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 
 from vitalbridge.appointment.messages import (
     AppointmentIds,
+    AppointmentSpan,
+    AppointmentSpansIn,
     AppointmentStatus,
     AppointmentView,
     GetAppointments,
@@ -22,7 +24,7 @@ from vitalbridge.appointment.messages import (
     VisitDigest,
 )
 from vitalbridge.appointment.model import Appointment
-from vitalbridge.appointment.queries import LONGEST, view_of
+from vitalbridge.appointment.queries import LONGEST, STATUSES, view_of
 from vitalbridge.messaging.bus import ReadContext
 
 PENDING = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
@@ -83,8 +85,38 @@ def _missed_starts(ids: tuple[uuid.UUID, ...], query: PatientVisitDigests,
     return {(patient_id, status): tuple(starts) for patient_id, status, starts in rows}
 
 
+def appointment_spans_in(query: AppointmentSpansIn,
+                         ctx: ReadContext) -> dict[uuid.UUID, list[AppointmentSpan]]:
+    """A semi-join of the windows (unnested arrays) with the appointments: each window
+    is an index range on (tenant, provider, start), and EXISTS counts an appointment
+    once however many windows it overlaps."""
+    found: dict[uuid.UUID, list[AppointmentSpan]] = {w.provider_id: [] for w in query.windows}
+    if not query.windows:
+        return found
+    rows = ctx.session.execute(_SPANS_IN, {
+        "providers": [w.provider_id for w in query.windows],
+        "starts": [w.start for w in query.windows], "ends": [w.end for w in query.windows],
+        "longest": LONGEST})
+    for provider_id, start, end, status in rows:
+        found[provider_id].append(AppointmentSpan(start, end, STATUSES[status]))
+    return found
+
+
+_SPANS_IN = text("""
+SELECT a.provider_id, a.starts_at, a.ends_at, a.status
+  FROM appointments a
+ WHERE EXISTS (
+       SELECT 1 FROM unnest(CAST(:providers AS uuid[]), CAST(:starts AS timestamptz[]),
+                            CAST(:ends AS timestamptz[])) AS w (provider_id, start_at, end_at)
+        WHERE a.provider_id = w.provider_id AND a.starts_at < w.end_at
+          AND a.starts_at > w.start_at - CAST(:longest AS interval) AND a.ends_at > w.start_at)
+ ORDER BY a.provider_id, a.starts_at, a.id
+""")
+
+
 QUERY_HANDLERS = {
     GetAppointments: get_appointments,
     AppointmentIds: appointment_ids,
     PatientVisitDigests: patient_visit_digests,
+    AppointmentSpansIn: appointment_spans_in,
 }

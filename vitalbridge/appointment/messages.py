@@ -303,6 +303,26 @@ class GetAppointments(Query):
     ids: tuple[uuid.UUID, ...]
 
 
+class ProviderWindow(NamedTuple):
+    """A provider and a stretch of time, asked about together."""
+
+    provider_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentSpansIn(Query):
+    """Every appointment, any status, overlapping one of ``windows`` of its provider.
+
+    For read models that recompute scattered provider days: answers ``{provider_id:
+    [AppointmentSpan, ...]}`` (every provider named a key), by start, each appointment
+    once however many windows it overlaps; one statement whatever the windows.
+    """
+
+    windows: tuple[ProviderWindow, ...]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppointmentIds(Query):
     """The ids of the asking tenant's appointments after ``after``, in id order (a page).

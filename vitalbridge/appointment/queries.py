@@ -121,7 +121,7 @@ def appointment_periods(query: AppointmentPeriods,
     found: dict[uuid.UUID, list[AppointmentSpan]] = {
         provider_id: [] for provider_id in query.provider_ids}
     for provider_id, starts, ends, statuses in rows:
-        found[provider_id] = [AppointmentSpan(start, end, _STATUSES[status])
+        found[provider_id] = [AppointmentSpan(start, end, STATUSES[status])
                               for start, end, status in zip(starts, ends, statuses,
                                                             strict=True)]
     return found
@@ -129,7 +129,7 @@ def appointment_periods(query: AppointmentPeriods,
 
 # A dict lookup, not AppointmentStatus(text): calling an enum costs ten times more, and
 # a report converts a status for every appointment of a quarter.
-_STATUSES = {status.value: status for status in AppointmentStatus}
+STATUSES = {status.value: status for status in AppointmentStatus}
 
 
 def _active_overlapping(provider_ids: tuple[uuid.UUID, ...], start: datetime,

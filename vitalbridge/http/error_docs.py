@@ -335,6 +335,7 @@ class ErrorResponsesPlugin(BasePlugin):
             if operation.pop(_CONDITIONAL, False):
                 responses[int(HTTPStatus.NOT_MODIFIED)] = _NOT_MODIFIED
                 parameters.append(IF_NONE_MATCH)
+                _tag_success(responses)
             if HTTPStatus.PRECONDITION_FAILED in responses:  # only If-Match makes a 412
                 parameters.append(IF_MATCH)
             if not parameters:
@@ -342,6 +343,13 @@ class ErrorResponsesPlugin(BasePlugin):
             for response in responses.values():
                 self._schemas.resolve_response(response)  # ProblemSchema -> its $ref
             operation["responses"] = dict(sorted(responses.items(), key=_response_order))
+
+
+def _tag_success(responses: Responses) -> None:
+    """Say that the 200 answer carries the ETag that If-None-Match compares."""
+    ok = responses.get(int(HTTPStatus.OK))
+    if isinstance(ok, dict):
+        ok.setdefault("headers", {})["ETag"] = ETAG
 
 
 def _implied_errors(path: str, method: str, operation: dict[str, Any]) -> list[HTTPStatus]:

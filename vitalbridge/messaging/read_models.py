@@ -82,6 +82,10 @@ class ReadModel(abc.ABC):
         """The value of ``key_column`` a key stands for (a UUID unless overridden)."""
         return uuid.UUID(key)
 
+    def on_rebuilt(self, session: Session, tenant_id: uuid.UUID) -> None:
+        """Called in the swap's transaction, after the rebuilt rows replaced the old."""
+        return  # most read models keep nothing beside their rows
+
     @property
     def subscriber(self) -> str:
         """The name it is delivered under (inbox, parked deliveries, metrics)."""

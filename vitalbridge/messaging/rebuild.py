@@ -144,6 +144,7 @@ def _swap(db: Database, queries: QueryBus, model: ReadModel, tenant_id: uuid.UUI
             f'INSERT INTO "{live}" SELECT * FROM "{staging}" WHERE tenant_id = :tenant'),
             params).rowcount  # type: ignore[attr-defined]
         _clear_staging(session, model, tenant_id)
+        model.on_rebuilt(session, tenant_id)
         session.execute(_FINISH, {**params, "seconds": round(seconds, 3), "rows": rows})
     return rows, len(late)
 

@@ -18,6 +18,7 @@ that was missed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -194,7 +195,14 @@ class Relay:
                     yield None
                     return
             log.info("relay is active")
-            yield listener
+            try:
+                yield listener
+            finally:
+                # Unlock before closing: the server drops a closed session's locks a
+                # moment after the client has gone, so a drain right after this one
+                # would otherwise find the lock still held and refuse.
+                with contextlib.suppress(psycopg.Error):  # a lost session holds nothing
+                    listener.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
 
     def _wait_for_wakeup(self, listener: psycopg.Connection, stop: threading.Event) -> None:
         """Return on a NOTIFY, on ``stop``, or when the poll interval has passed."""

@@ -7,8 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from vitalbridge.http.consistency import MetaSchema
 from vitalbridge.http.pagination import MAX_LIMIT, PageArgs, PageSchema
-from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.validators import CalendarDate
 
 MAX_DAYS = 92  # a quarter
@@ -90,14 +90,8 @@ class ProviderUsageSchema(Schema):
     totals = fields.Nested(UsageSchema)
 
 
-class ReportMetaSchema(Schema):
-    """When the report was computed."""
-
-    as_of = UtcDateTime()
-
-
 class UtilizationPageSchema(PageSchema):
     """A page of providers' utilization."""
 
     items = fields.List(fields.Nested(ProviderUsageSchema))
-    meta = fields.Nested(ReportMetaSchema)
+    meta = fields.Nested(MetaSchema)

@@ -13,14 +13,27 @@ from flask_smorest import Blueprint
 
 from vitalbridge.appointment.messages import AppointmentPeriods, AppointmentSpan
 from vitalbridge.http.auth import requires
+from vitalbridge.http.consistency import await_read_models
+from vitalbridge.http.error_docs import read_model_answer
 from vitalbridge.http.pagination import cursor_values, encode_cursor, text_value, uuid_value
 from vitalbridge.http.queries import ask, one_snapshot
 from vitalbridge.messaging.errors import InvalidCommand
 from vitalbridge.messaging.messages import Role
+from vitalbridge.messaging.read_models import CURRENT
 from vitalbridge.provider.messages import FindProviders, ListProviders, ProviderView
 from vitalbridge.reporting import schemas
-from vitalbridge.reporting.utilization import ProviderUsage, daily_usage, totals, utc_cover
+from vitalbridge.reporting.queries import DailyFigures
+from vitalbridge.reporting.read_models import PROVIDER_DAYS, ProviderDays, day_json
+from vitalbridge.reporting.render import report_response
+from vitalbridge.reporting.utilization import (
+    ProviderUsage,
+    Usage,
+    daily_usage,
+    totals,
+    utc_cover,
+)
 from vitalbridge.schedule.messages import ProviderZone, WorkingPeriods, WorkingTime
+from vitalbridge.services import services
 
 blueprint = Blueprint("reports", __name__, url_prefix="/api/v1",
                       description="Reports over the tenant's schedules and appointments.")
@@ -31,6 +44,7 @@ NameKey = tuple[str, str, uuid.UUID]
 @blueprint.get("/reports/utilization")
 @requires(Role.ADMIN)
 @blueprint.arguments(schemas.UtilizationArgs, location="query")
+@read_model_answer
 @blueprint.response(200, schemas.UtilizationPageSchema)
 def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
     """Utilization per provider and local day, `from` to `to` inclusive (admin).
@@ -56,20 +70,60 @@ def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
     most 200 a page. `provider_id` (repeatable) limits the report to those providers;
     one unknown in this tenant is 422. A page costs the same few SQL statements
     whatever its providers or dates.
+
+    From the daily provider figures read model (`meta` says how fresh) for dates within
+    its rolling window (REPORT_WINDOW_PAST_DAYS before today to
+    REPORT_WINDOW_FUTURE_DAYS after); a report reaching outside it is computed from the
+    schedules and appointments themselves (slower; `meta.status` current).
     """
     limit = args["limit"]
-    start, end = utc_cover(args["first"], args["last"])
-    as_of = datetime.now(UTC)
+    model = services().read_model(PROVIDER_DAYS)
+    assert isinstance(model, ProviderDays)
+    await_read_models([model])
     with one_snapshot():
         page = _provider_page(args)
         shown = page[:limit]
-        working, appointments = _facts(shown, start, end, args["last"])
-    items = [_usage(provider, working[provider.id], appointments[provider.id],
-                    args["first"], args["last"]) for provider in shown]
-    more = len(page) > limit
-    return {"items": items,
-            "next_cursor": encode_cursor(_name_key(shown[-1])) if more else None,
-            "meta": {"as_of": as_of}}
+        zones = _zones_on(shown, args["last"])
+        figures = ask(DailyFigures(model=model, providers=tuple(
+            (p.id, zones[p.id]) for p in shown), first=args["first"], last=args["last"]))
+        if figures is None:  # dates the read model does not hold: computed live
+            items, meta = _live(shown, args), {"as_of": datetime.now(UTC), "status": CURRENT,
+                                               "lag_seconds": 0.0}
+        else:
+            items = [(_head(p, zones[p.id], f.totals), f.days_json)
+                     for p, f in zip(shown, figures.providers, strict=True)]
+            meta = figures.freshness.to_json()
+    cursor = encode_cursor(_name_key(shown[-1])) if len(page) > limit else None
+    return report_response(items, cursor, meta)
+
+
+def _zones_on(providers: list[ProviderView], last: date) -> dict[uuid.UUID, str]:
+    """The zone each provider's report splits its days in: its hours' on ``last``."""
+    if not providers:
+        return {}
+    start, end = utc_cover(last, last)
+    working = ask(WorkingPeriods(providers=tuple(ProviderZone(p.id, p.timezone)
+                                                 for p in providers),
+                                 start=start, end=end, zone_on=last))
+    return {w.provider_id: w.timezone for w in working}
+
+
+def _head(provider: ProviderView, zone: str, sums: Usage) -> dict[str, Any]:
+    return {"provider_id": provider.id, "display_name": provider.display_name,
+            "timezone": zone, "active": provider.active, "totals": sums}
+
+
+def _live(shown: list[ProviderView], args: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The report computed from the command tables (dates the read model does not hold)."""
+    start, end = utc_cover(args["first"], args["last"])
+    working, appointments = _facts(shown, start, end, args["last"])
+    items = []
+    for provider in shown:
+        usage = _usage(provider, working[provider.id], appointments[provider.id],
+                       args["first"], args["last"])
+        days = "[" + ",".join(day_json(day) for day in usage.days) + "]"
+        items.append((_head(provider, usage.timezone, usage.totals), days))
+    return items
 
 
 def _provider_page(args: dict[str, Any]) -> list[ProviderView]:

@@ -420,6 +420,17 @@ class WorkingPeriods(Query):
     zone_on: date | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class HoursZones(Query):
+    """The zones every stored version of each provider's working hours is written in.
+
+    Answers ``{provider_id: (zone, ...)}``, sorted, every provider asked a key (an empty
+    tuple without hours): the zones a report may split that provider's days in.
+    """
+
+    provider_ids: tuple[uuid.UUID, ...]
+
+
 @dataclass(frozen=True)
 class WorkingTime:
     """The answer of WorkingPeriods for one provider, in the order asked.

@@ -50,6 +50,7 @@ from vitalbridge.schedule.messages import (
     GetAvailability,
     GetLeaveRequest,
     GetWorkingHours,
+    HoursZones,
     LeaveRequestView,
     LeaveStatus,
     ListLeaveRequests,
@@ -284,6 +285,21 @@ def _latest_start_by_first(versions: Table) -> ColumnElement[date]:
 _CALENDAR_ROWS = _calendar_rows()
 
 
+def hours_zones(query: HoursZones, ctx: ReadContext) -> dict[uuid.UUID, tuple[str, ...]]:
+    """The distinct zones of each provider's hours versions: one statement."""
+    found: dict[uuid.UUID, tuple[str, ...]] = dict.fromkeys(query.provider_ids, ())
+    if not query.provider_ids:
+        return found
+    rows = ctx.session.execute(
+        select(WorkingHoursVersion.provider_id,
+               func.array_agg(func.distinct(WorkingHoursVersion.timezone)))
+        .where(WorkingHoursVersion.provider_id.in_(query.provider_ids))
+        .group_by(WorkingHoursVersion.provider_id))
+    for provider_id, zones in rows:
+        found[provider_id] = tuple(sorted(zones))
+    return found
+
+
 def _hours_version(zone: str, start: date, rules: list[dict[str, Any]]) -> HoursVersion:
     return HoursVersion(_start(start), ZoneInfo(zone), tuple(
         WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
@@ -317,4 +333,5 @@ QUERY_HANDLERS = {
     ViewSchedule: view_schedule,
     GetAvailability: get_availability,
     WorkingPeriods: working_time,
+    HoursZones: hours_zones,
 }
