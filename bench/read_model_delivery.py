@@ -37,10 +37,13 @@ SELECT :tenant, gen_random_uuid(), p.ids[1 + g % :providers], q.ids[1 + g % :pat
        (SELECT array_agg(id ORDER BY id) AS ids FROM patients WHERE tenant_id = :tenant) q
 """)
 _EVENTS = text("""
+WITH a AS (SELECT tenant_id, id, provider_id, patient_id, starts_at, ends_at,
+                  gen_random_uuid() AS event_id  -- volatile: one per row
+             FROM appointments WHERE tenant_id = :tenant)
 INSERT INTO outbox (tenant_id, id, type, aggregate_type, aggregate_id, envelope)
-SELECT a.tenant_id, e.id, 'appointment.created', 'appointment', a.id,
+SELECT a.tenant_id, a.event_id, 'appointment.created', 'appointment', a.id,
        jsonb_build_object(
-         'id', e.id, 'type', 'appointment.created', 'version', 1,
+         'id', a.event_id, 'type', 'appointment.created', 'version', 1,
          'tenant_id', a.tenant_id, 'aggregate_type', 'appointment', 'aggregate_id', a.id,
          'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
          'actor', jsonb_build_object('key_id', NULL, 'role', 'system'),
@@ -48,8 +51,7 @@ SELECT a.tenant_id, e.id, 'appointment.created', 'appointment', a.id,
          'data', jsonb_build_object('provider_id', a.provider_id, 'patient_id', a.patient_id,
                                     'start', a.starts_at, 'end', a.ends_at,
                                     'reason', NULL))
-  FROM appointments a CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e
- WHERE a.tenant_id = :tenant
+  FROM a
  ORDER BY a.starts_at, a.id
 """)
 _COUNTS = text("""

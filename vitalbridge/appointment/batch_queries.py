@@ -24,7 +24,7 @@ from vitalbridge.appointment.messages import (
     VisitDigest,
 )
 from vitalbridge.appointment.model import Appointment
-from vitalbridge.appointment.queries import LONGEST, STATUSES, view_of
+from vitalbridge.appointment.queries import LONGEST, STATUSES, VIEW_COLUMNS, view_of
 from vitalbridge.messaging.bus import ReadContext
 
 PENDING = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
@@ -34,7 +34,7 @@ def get_appointments(query: GetAppointments, ctx: ReadContext) -> list[Appointme
     """The appointments with those ids, in id order: one statement."""
     if not query.ids:
         return []
-    rows = ctx.session.scalars(select(Appointment).where(Appointment.id.in_(query.ids))
+    rows = ctx.session.execute(select(*VIEW_COLUMNS).where(Appointment.id.in_(query.ids))
                                .order_by(Appointment.id))
     return [view_of(row) for row in rows]
 
@@ -54,13 +54,13 @@ def patient_visit_digests(query: PatientVisitDigests,
     if not ids:
         return {}
     upcoming: dict[uuid.UUID, list[AppointmentView]] = defaultdict(list)
-    for row in ctx.session.scalars(select(Appointment).where(
+    for row in ctx.session.execute(select(*VIEW_COLUMNS).where(
             Appointment.patient_id.in_(ids), Appointment.status.in_(PENDING),
             Appointment.ends_at > query.as_of, Appointment.starts_at > query.as_of - LONGEST)
             .order_by(Appointment.patient_id, Appointment.starts_at, Appointment.id)):
         upcoming[row.patient_id].append(view_of(row))
-    last = {row.patient_id: view_of(row) for row in ctx.session.scalars(
-        select(Appointment).ext(distinct_on(Appointment.patient_id))
+    last = {row.patient_id: view_of(row) for row in ctx.session.execute(
+        select(*VIEW_COLUMNS).ext(distinct_on(Appointment.patient_id))
         .where(Appointment.patient_id.in_(ids),
                Appointment.status == AppointmentStatus.COMPLETED.value)
         .order_by(Appointment.patient_id, Appointment.starts_at.desc(),

@@ -25,8 +25,15 @@ from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.messaging.read_models import freshness_of, freshness_params, with_freshness
 from vitalbridge.patient.messages import Address, PatientView
 
+# The row keeps every pending visit; the ones still ahead at the answer's moment (now(),
+# the freshness row's instant too) are picked here, so a patient booked a hundred times
+# does not send a hundred visits over the wire to show the next one.
 _SUMMARY = with_freshness("""
-SELECT patient, upcoming, last_visit, cancelled_starts, no_show_starts
+SELECT patient, last_visit, cancelled_starts, no_show_starts,
+       (SELECT u FROM jsonb_array_elements(upcoming) WITH ORDINALITY AS e (u, n)
+         WHERE CAST(u ->> 'end' AS timestamptz) > now() ORDER BY n LIMIT 1) AS next_visit,
+       (SELECT count(*) FROM jsonb_array_elements(upcoming) AS e (u)
+         WHERE CAST(u ->> 'end' AS timestamptz) > now()) AS upcoming_count
   FROM patient_summaries WHERE patient_id = :patient_id
 """)
 _SUMMARY_FRESHNESS = freshness_params([PATIENT_SUMMARIES])
@@ -41,10 +48,10 @@ def get_patient_summary(query: GetPatientSummary, ctx: ReadContext) -> PatientSu
         return PatientSummary(freshness=freshness)
     now = freshness.now
     since = a_year_before(now)
-    pending = [view for view in map(appointment_from_json, row.upcoming) if view.end > now]
     return PatientSummary(
         freshness=freshness, patient=patient_from_json(row.patient),
-        next_appointment=pending[0] if pending else None, upcoming_count=len(pending),
+        next_appointment=appointment_from_json(row.next_visit) if row.next_visit else None,
+        upcoming_count=row.upcoming_count,
         last_visit=appointment_from_json(row.last_visit) if row.last_visit else None,
         cancellations=_within(row.cancelled_starts, since, now),
         no_shows=_within(row.no_show_starts, since, now), since=since)

@@ -32,7 +32,7 @@ from vitalbridge.appointment.messages import (
     GetAppointments,
     PatientVisitDigests,
 )
-from vitalbridge.messaging.messages import to_json_value
+from vitalbridge.messaging.messages import dataclass_json
 from vitalbridge.messaging.read_models import Key, Reader, ReadModel, Row
 from vitalbridge.patient.messages import (
     GetPatients,
@@ -119,7 +119,7 @@ def _summary_row(patient: PatientView, digest: Any, providers: dict[uuid.UUID, P
 
     last = digest.last_visit
     return {
-        "patient_id": patient.id, "patient": to_json_value(dataclasses.asdict(patient)),
+        "patient_id": patient.id, "patient": dataclass_json(patient),
         "birth_date": patient.birth_date, "display_name": patient.display_name,
         "upcoming": [named(view) for view in digest.upcoming],
         "last_visit": named(last) if last else None,
@@ -179,7 +179,7 @@ def _day_sheet_row(appointment: AppointmentView, provider: ProviderView, now: da
 
 def appointment_json(view: AppointmentView) -> dict[str, Any]:
     """An appointment view as a read model stores it."""
-    return to_json_value(dataclasses.asdict(view))
+    return dataclass_json(view)
 
 
 _INSTANTS = ("start", "end", "created_at", "updated_at")

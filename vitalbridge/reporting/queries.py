@@ -18,8 +18,8 @@ from vitalbridge.messaging.read_models import (
     with_freshness,
 )
 from vitalbridge.reporting import read_model_tables as tables
-from vitalbridge.reporting.read_models import ProviderDays, day_json
-from vitalbridge.reporting.utilization import DayUsage, Usage
+from vitalbridge.reporting.read_models import ProviderDays
+from vitalbridge.reporting.utilization import Usage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,26 +52,20 @@ class FiguresPage:
     freshness: Freshness
 
 
-# A date without a row counts zero; "@" stands for the date.
-_ZERO_DAY = day_json(DayUsage(date=date(2000, 1, 1))).replace("2000-01-01", "@")
 _SUMS = ", ".join(f"coalesce(sum(r.{name}), 0) AS {name}" for name in tables.FIGURES)
 # One row per provider asked: its dates' JSON joined in date order (each date stored
-# already serialized), and their sums; the zone is the one its report splits days in.
+# already serialized) and their sums, read as one range of the primary key per
+# provider (in the zone its report splits days in). ``days`` counts the rows found.
 _PAGE = f"""
-SELECT a.ord,
-       '[' || string_agg(coalesce(r.day_json, replace(CAST(:zero AS text), '@',
-                                                      to_char(d.day, 'YYYY-MM-DD'))),
-                         ',' ORDER BY d.day) || ']' AS days_json,
-       {_SUMS}
+SELECT a.ord, f.*
   FROM unnest(CAST(:providers AS uuid[]), CAST(:zones AS text[]))
        WITH ORDINALITY AS a (provider_id, zone, ord)
- CROSS JOIN (SELECT CAST(g AS date) AS day
-               FROM generate_series(CAST(:first AS date), CAST(:last AS date),
-                                    interval '1 day') AS g) AS d
-  LEFT JOIN provider_days r
-         ON r.tenant_id = :tenant AND r.provider_id = a.provider_id AND r.zone = a.zone
-        AND r.local_date = d.day
- GROUP BY a.ord
+ CROSS JOIN LATERAL (
+       SELECT '[' || string_agg(r.day_json, ',' ORDER BY r.local_date) || ']' AS days_json,
+              count(*) AS days, {_SUMS}
+         FROM provider_days r
+        WHERE r.tenant_id = :tenant AND r.provider_id = a.provider_id AND r.zone = a.zone
+          AND r.local_date BETWEEN :first AND :last) AS f
 """
 _PAGE_WITH_FRESHNESS = with_freshness(_PAGE)
 # The dates the rows hold, and today's date (by the clock the window is measured with).
@@ -91,11 +85,13 @@ def daily_figures(query: DailyFigures, ctx: ReadContext) -> FiguresPage | None:
             or query.last > held.last_date:
         return None
     rows = ctx.session.execute(_PAGE_WITH_FRESHNESS, {
-        **freshness_params([query.model]), "zero": _ZERO_DAY,
+        **freshness_params([query.model]),
         "tenant": ctx.principal.tenant_id, "first": query.first, "last": query.last,
         "providers": [p for p, _ in query.providers], "zones": [z for _, z in query.providers],
     }).all()
     page = sorted((row for row in rows if row.ord is not None), key=lambda row: row.ord)
+    if any(row.days != (query.last - query.first).days + 1 for row in page):
+        return None  # a provider's rows not all there (not yet filled): computed live
     return FiguresPage(providers=[_figures(row) for row in page],
                        freshness=freshness_of(rows[0]))
 

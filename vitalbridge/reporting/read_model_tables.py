@@ -1,10 +1,10 @@
 """Tables of the daily provider figures (written only by their projection).
 
-One row per provider, zone and local date that has anything to count; a date without a
-row counts zero. A provider's days are kept in every zone its working hours were ever
-written in and its own, since a report splits all its dates in the zone of the hours
-governing the last date asked. ``day_key`` (provider and date) is what an event names:
-recomputing it rewrites that date in every zone.
+One row per provider, zone and local date of the window, zero or not, so that a report
+reads a range of rows and joins nothing. A provider's days are kept in every zone its
+working hours were ever written in and its own, since a report splits all its dates in
+the zone of the hours governing the last date asked. ``day_key`` (provider and date) is
+what an event names: recomputing it rewrites that date in every zone.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from vitalbridge.appointment.messages import (
 from vitalbridge.messaging.read_models import Key, Reader, ReadModel, Row
 from vitalbridge.provider.messages import (
     FindProviders,
+    ProviderCreated,
     ProviderDeactivated,
     ProviderUpdated,
     ProviderView,
@@ -117,12 +118,6 @@ def day_json(day: DayUsage) -> str:
         "utilization": day.utilization}, separators=(",", ":"))
 
 
-def is_empty(day: DayUsage) -> bool:
-    """Nothing to count: no row is kept (a missing date counts zero)."""
-    return not (day.working_minutes or day.booked_minutes or day.appointments
-                or day.cancellations or day.no_shows)
-
-
 @dataclass
 class _Touched:
     """The dates events touched, per provider, within the window."""
@@ -144,7 +139,8 @@ class ProviderDays(ReadModel):
 
     name = PROVIDER_DAYS
     event_types = frozenset({
-        TenantCreated.type, ProviderUpdated.type, ProviderDeactivated.type,
+        TenantCreated.type, ProviderCreated.type, ProviderUpdated.type,
+        ProviderDeactivated.type,
         WorkingHoursSet.type, *OVERRIDE_EVENTS, *LEAVE_EVENTS, *APPOINTMENT_EVENTS})
     table = tables.provider_days
     staging = tables.provider_days_staging
@@ -253,8 +249,15 @@ def _note(envelope: dict[str, Any], touched: _Touched) -> None:
         day = date.fromisoformat(start) - ONE_DAY if start else touched.first
         touched.since(provider_id, day)
         touched.hours[provider_id] = day
-    elif kind == ProviderUpdated.type and "timezone" in data.get("changes", {}):
+    elif kind == ProviderCreated.type or _new_zone(envelope):
+        # Every date of the window: a new provider's (zero until it works), or all of
+        # them in a zone new to the provider.
         touched.since(uuid.UUID(envelope["aggregate_id"]), touched.first)
+
+
+def _new_zone(envelope: dict[str, Any]) -> bool:
+    return envelope["type"] == ProviderUpdated.type \
+        and "timezone" in envelope["data"].get("changes", {})
 
 
 def _span(start: str, end: str) -> Span:
@@ -311,7 +314,7 @@ def _windows(provider_id: uuid.UUID, days: list[date],
 def _provider_rows(provider: ProviderView, zone: ZoneInfo, days: list[date],
                    working: Iterable[Span], appointments: list[Any],
                    computed_at: Any) -> list[Row]:
-    """The rows of ``days`` (sorted) in one zone: those with something to count."""
+    """The rows of ``days`` (sorted) in one zone, one per date, zero or not."""
     usage = daily_usage(first=days[0], last=days[-1], zone=zone, working=working,
                         appointments=appointments, working_until=provider.deactivated_at)
     wanted = set(days)
@@ -319,7 +322,7 @@ def _provider_rows(provider: ProviderView, zone: ZoneInfo, days: list[date],
              "day_key": day_key(provider.id, day.date),
              **{name: getattr(day, name) for name in tables.FIGURES},
              "day_json": day_json(day), "computed_at": computed_at}
-            for day in usage if day.date in wanted and not is_empty(day)]
+            for day in usage if day.date in wanted]
 
 
 # The window the rows hold ------------------------------------------------------------

@@ -32,7 +32,12 @@ from vitalbridge.reporting.utilization import (
     totals,
     utc_cover,
 )
-from vitalbridge.schedule.messages import ProviderZone, WorkingPeriods, WorkingTime
+from vitalbridge.schedule.messages import (
+    HoursZoneOn,
+    ProviderZone,
+    WorkingPeriods,
+    WorkingTime,
+)
 from vitalbridge.services import services
 
 blueprint = Blueprint("reports", __name__, url_prefix="/api/v1",
@@ -99,13 +104,9 @@ def utilization_report(args: dict[str, Any]) -> ResponseReturnValue:
 
 def _zones_on(providers: list[ProviderView], last: date) -> dict[uuid.UUID, str]:
     """The zone each provider's report splits its days in: its hours' on ``last``."""
-    if not providers:
-        return {}
-    start, end = utc_cover(last, last)
-    working = ask(WorkingPeriods(providers=tuple(ProviderZone(p.id, p.timezone)
-                                                 for p in providers),
-                                 start=start, end=end, zone_on=last))
-    return {w.provider_id: w.timezone for w in working}
+    zones = ask(HoursZoneOn(provider_ids=tuple(p.id for p in providers), day=last)) \
+        if providers else {}
+    return {p.id: zones.get(p.id, p.timezone) for p in providers}
 
 
 def _head(provider: ProviderView, zone: str, sums: Usage) -> dict[str, Any]:

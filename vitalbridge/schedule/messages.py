@@ -431,6 +431,20 @@ class HoursZones(Query):
     provider_ids: tuple[uuid.UUID, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class HoursZoneOn(Query):
+    """The zone each provider's report over dates up to ``day`` splits its days in.
+
+    The zone of the working hours governing ``day``; with none by then, that of the
+    first version starting within four days after it (as WorkingPeriods names it for a
+    window ending with ``day``); else absent from the answer ``{provider_id: zone}``
+    (the provider's own zone applies). One statement.
+    """
+
+    provider_ids: tuple[uuid.UUID, ...]
+    day: date
+
+
 @dataclass(frozen=True)
 class WorkingTime:
     """The answer of WorkingPeriods for one provider, in the order asked.

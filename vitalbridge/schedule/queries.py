@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     tuple_,
     union_all,
 )
@@ -50,6 +51,7 @@ from vitalbridge.schedule.messages import (
     GetAvailability,
     GetLeaveRequest,
     GetWorkingHours,
+    HoursZoneOn,
     HoursZones,
     LeaveRequestView,
     LeaveStatus,
@@ -300,6 +302,28 @@ def hours_zones(query: HoursZones, ctx: ReadContext) -> dict[uuid.UUID, tuple[st
     return found
 
 
+def hours_zone_on(query: HoursZoneOn, ctx: ReadContext) -> dict[uuid.UUID, str]:
+    """The governing version's zone, else the first one's near after ``day``."""
+    if not query.provider_ids:
+        return {}
+    rows = ctx.session.execute(_ZONE_ON, {"providers": list(query.provider_ids),
+                                          "day": query.day,
+                                          "ahead": query.day + _ZONE_LOOKAHEAD})
+    return {row.provider_id: row.timezone for row in rows}
+
+
+# working_time reads the versions up to two days past its window's last UTC date, which
+# for a report ending on ``day`` ends two days after it.
+_ZONE_LOOKAHEAD = 4 * ONE_DAY
+_ZONE_ON = text("""
+SELECT DISTINCT ON (provider_id) provider_id, timezone
+  FROM working_hours_versions
+ WHERE provider_id = ANY(CAST(:providers AS uuid[])) AND effective_from <= :ahead
+ ORDER BY provider_id, effective_from <= :day DESC,
+          CASE WHEN effective_from <= :day THEN effective_from END DESC, effective_from
+""")
+
+
 def _hours_version(zone: str, start: date, rules: list[dict[str, Any]]) -> HoursVersion:
     return HoursVersion(_start(start), ZoneInfo(zone), tuple(
         WeeklyRule(r["weekday"], parse_clock(r["start"]), parse_clock(r["end"]))
@@ -334,4 +358,5 @@ QUERY_HANDLERS = {
     GetAvailability: get_availability,
     WorkingPeriods: working_time,
     HoursZones: hours_zones,
+    HoursZoneOn: hours_zone_on,
 }
