@@ -46,6 +46,9 @@ def upgrade() -> None:
         op.create_table(table, *_columns(), sa.PrimaryKeyConstraint(
             "tenant_id", "provider_id", "zone", "local_date", name=f"pk_{table}"))
         op.create_index(f"ix_{table}_day_key", table, ["tenant_id", "day_key"])
+    op.create_index("ix_provider_days_report", NAME,
+                    ["tenant_id", "provider_id", "zone", "local_date"],
+                    postgresql_include=["day_json", *FIGURES])
     op.create_table(
         "provider_day_window",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
