@@ -176,6 +176,12 @@ class AppointmentRescheduled(_AppointmentEvent):
     previous_end: datetime
 
 
+# Every event of an appointment's life: each names its provider, patient and period.
+APPOINTMENT_EVENTS = frozenset({
+    AppointmentCreated.type, AppointmentCancelled.type, AppointmentCheckedIn.type,
+    AppointmentCompleted.type, AppointmentNoShow.type, AppointmentRescheduled.type})
+
+
 # Queries and their answers ---------------------------------------------------------
 
 

@@ -21,13 +21,8 @@ from sqlalchemy import func, select
 from vitalbridge.appointment import read_model_tables as tables
 from vitalbridge.appointment.dates import a_year_before
 from vitalbridge.appointment.messages import (
-    AppointmentCancelled,
-    AppointmentCheckedIn,
-    AppointmentCompleted,
-    AppointmentCreated,
+    APPOINTMENT_EVENTS,
     AppointmentIds,
-    AppointmentNoShow,
-    AppointmentRescheduled,
     AppointmentView,
     GetAppointments,
     PatientVisitDigests,
@@ -44,9 +39,6 @@ from vitalbridge.patient.messages import (
 from vitalbridge.provider.messages import FindProviders, ProviderUpdated, ProviderView
 from vitalbridge.tenant.messages import TenantCreated
 
-APPOINTMENT_EVENTS = frozenset({
-    AppointmentCreated.type, AppointmentCancelled.type, AppointmentCheckedIn.type,
-    AppointmentCompleted.type, AppointmentNoShow.type, AppointmentRescheduled.type})
 # A provider's rename, new specialty or zone shows on rows; a new phone number does not.
 SHOWN_PROVIDER_FIELDS = frozenset({"given_name", "family_name", "specialty", "timezone"})
 

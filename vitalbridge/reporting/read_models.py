@@ -27,11 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vitalbridge.appointment.messages import (
-    AppointmentCancelled,
-    AppointmentCheckedIn,
-    AppointmentCompleted,
-    AppointmentCreated,
-    AppointmentNoShow,
+    APPOINTMENT_EVENTS,
     AppointmentRescheduled,
     AppointmentSpansIn,
     ProviderWindow,
@@ -60,9 +56,6 @@ from vitalbridge.tenant.messages import TenantCreated
 
 PROVIDER_DAYS = "provider_days"
 ONE_DAY = timedelta(days=1)
-APPOINTMENT_EVENTS = frozenset({
-    AppointmentCreated.type, AppointmentCancelled.type, AppointmentCheckedIn.type,
-    AppointmentCompleted.type, AppointmentNoShow.type, AppointmentRescheduled.type})
 LEAVE_EVENTS = frozenset({LeaveApproved.type, LeaveCancelled.type})
 OVERRIDE_EVENTS = frozenset({DateOverrideSet.type, DateOverrideRemoved.type})
 Span = tuple[datetime, datetime]
