@@ -104,11 +104,7 @@ def midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def day_json(day: DayUsage) -> str:
     """One date as the report answers it."""
-    return json.dumps({
-        "date": day.date.isoformat(), "working_minutes": day.working_minutes,
-        "booked_minutes": day.booked_minutes, "appointments": day.appointments,
-        "cancellations": day.cancellations, "no_shows": day.no_shows,
-        "utilization": day.utilization}, separators=(",", ":"))
+    return json.dumps({"date": day.date.isoformat(), **day.to_json()}, separators=(",", ":"))
 
 
 @dataclass

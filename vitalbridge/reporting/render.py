@@ -38,11 +38,7 @@ def _head_json(head: dict[str, Any]) -> str:
     return json.dumps({
         "provider_id": str(head["provider_id"]), "display_name": head["display_name"],
         "timezone": head["timezone"], "active": head["active"],
-        "totals": {"working_minutes": totals.working_minutes,
-                   "booked_minutes": totals.booked_minutes,
-                   "appointments": totals.appointments,
-                   "cancellations": totals.cancellations, "no_shows": totals.no_shows,
-                   "utilization": totals.utilization}}, separators=(",", ":"))
+        "totals": totals.to_json()}, separators=(",", ":"))
 
 
 def _item(head: str, days: str) -> str:

@@ -37,6 +37,13 @@ class Usage:
     cancellations: int = 0
     no_shows: int = 0
 
+    def to_json(self) -> dict[str, int | float | None]:
+        """The figures as the report answers them (UsageSchema's fields)."""
+        return {"working_minutes": self.working_minutes,
+                "booked_minutes": self.booked_minutes, "appointments": self.appointments,
+                "cancellations": self.cancellations, "no_shows": self.no_shows,
+                "utilization": self.utilization}
+
     @property
     def utilization(self) -> float | None:
         """Booked over working minutes, to 3 places; None when nobody was to work."""
