@@ -44,7 +44,7 @@ class Settings:
         default=60, metadata={"env": "IDEMPOTENCY_LOCK_SECONDS"}
     )
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
-    outbox_batch_size: int = field(default=200, metadata={"env": "OUTBOX_BATCH_SIZE"})
+    outbox_batch_size: int = field(default=500, metadata={"env": "OUTBOX_BATCH_SIZE"})
     outbox_max_attempts: int = field(default=8, metadata={"env": "OUTBOX_MAX_ATTEMPTS"})
     outbox_retry_base_seconds: float = field(
         default=1.0, metadata={"env": "OUTBOX_RETRY_BASE_SECONDS"})

@@ -8,10 +8,13 @@ outbox). Engines are built by ``create_app``, never at import.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, text
+from sqlalchemy import ColumnElement, Engine, MetaData, Table, any_, create_engine, text
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -116,3 +119,12 @@ def set_tenant(session: Session, tenant_id: uuid.UUID) -> None:
     session.execute(
         text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
     )
+
+
+def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column = ANY(:values)``, the values bound as one array parameter.
+
+    ``IN`` binds a parameter per value, each dumped and parsed alone, and makes another
+    statement for every count; the batches of the read models hold hundreds of ids.
+    """
+    return column == any_(sql_cast(list(values), ARRAY(column.type)))

@@ -7,7 +7,6 @@ recomputes its keys with one question per domain, not one per event.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select, text
@@ -25,16 +24,15 @@ from vitalbridge.appointment.messages import (
 )
 from vitalbridge.appointment.model import Appointment
 from vitalbridge.appointment.queries import LONGEST, STATUSES, VIEW_COLUMNS, view_of
+from vitalbridge.db import among
 from vitalbridge.messaging.bus import ReadContext
-
-PENDING = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
 
 
 def get_appointments(query: GetAppointments, ctx: ReadContext) -> list[AppointmentView]:
     """The appointments with those ids, in id order: one statement."""
     if not query.ids:
         return []
-    rows = ctx.session.execute(select(*VIEW_COLUMNS).where(Appointment.id.in_(query.ids))
+    rows = ctx.session.execute(select(*VIEW_COLUMNS).where(among(Appointment.id, query.ids))
                                .order_by(Appointment.id))
     return [view_of(row) for row in rows]
 
@@ -49,25 +47,19 @@ def appointment_ids(query: AppointmentIds, ctx: ReadContext) -> list[uuid.UUID]:
 
 def patient_visit_digests(query: PatientVisitDigests,
                           ctx: ReadContext) -> dict[uuid.UUID, VisitDigest]:
-    """Upcoming, last completed and recent misses of each patient: three statements."""
+    """Last completed visit and recent misses of each patient: two statements."""
     ids = tuple(dict.fromkeys(query.patient_ids))
     if not ids:
         return {}
-    upcoming: dict[uuid.UUID, list[AppointmentView]] = defaultdict(list)
-    for row in ctx.session.execute(select(*VIEW_COLUMNS).where(
-            Appointment.patient_id.in_(ids), Appointment.status.in_(PENDING),
-            Appointment.ends_at > query.as_of, Appointment.starts_at > query.as_of - LONGEST)
-            .order_by(Appointment.patient_id, Appointment.starts_at, Appointment.id)):
-        upcoming[row.patient_id].append(view_of(row))
     last = {row.patient_id: view_of(row) for row in ctx.session.execute(
         select(*VIEW_COLUMNS).ext(distinct_on(Appointment.patient_id))
-        .where(Appointment.patient_id.in_(ids),
+        .where(among(Appointment.patient_id, ids),
                Appointment.status == AppointmentStatus.COMPLETED.value)
         .order_by(Appointment.patient_id, Appointment.starts_at.desc(),
                   Appointment.id.desc()))}
     missed = _missed_starts(ids, query, ctx)
     return {patient_id: VisitDigest(
-        upcoming=tuple(upcoming.get(patient_id, ())), last_visit=last.get(patient_id),
+        last_visit=last.get(patient_id),
         cancelled_starts=missed.get((patient_id, AppointmentStatus.CANCELLED.value), ()),
         no_show_starts=missed.get((patient_id, AppointmentStatus.NO_SHOW.value), ()))
         for patient_id in ids}
@@ -79,7 +71,7 @@ def _missed_starts(ids: tuple[uuid.UUID, ...], query: PatientVisitDigests,
     rows = ctx.session.execute(
         select(Appointment.patient_id, Appointment.status,
                func.array_agg(aggregate_order_by(Appointment.starts_at, Appointment.starts_at)))
-        .where(Appointment.patient_id.in_(ids), Appointment.status.in_(missed),
+        .where(among(Appointment.patient_id, ids), Appointment.status.in_(missed),
                Appointment.starts_at >= query.since)
         .group_by(Appointment.patient_id, Appointment.status))
     return {(patient_id, status): tuple(starts) for patient_id, status, starts in rows}

@@ -342,28 +342,25 @@ class AppointmentIds(Query):
 
 @dataclass(frozen=True, kw_only=True)
 class PatientVisitDigests(Query):
-    """What patient summaries are made of, for many patients at once, as of ``as_of``.
+    """What patient summaries are made of, for many patients at once.
 
     Answers ``{patient_id: VisitDigest}`` for every patient asked (empty digests for
     those without appointments), in a fixed few statements whatever their number.
     """
 
     patient_ids: tuple[uuid.UUID, ...]
-    as_of: datetime
     since: datetime
 
 
 @dataclass(frozen=True)
 class VisitDigest:
-    """One patient's visits seen from ``as_of``.
+    """One patient's finished visits.
 
-    ``upcoming``: booked or checked-in appointments ending after ``as_of``, by start;
     ``last_visit``: the completed one with the latest start; ``cancelled_starts`` and
     ``no_show_starts``: starts of the cancelled / no-show appointments starting at or
     after ``since`` (later ones included: an asker filters by its own moment).
     """
 
-    upcoming: tuple[AppointmentView, ...] = ()
     last_visit: AppointmentView | None = None
     cancelled_starts: tuple[datetime, ...] = ()
     no_show_starts: tuple[datetime, ...] = ()

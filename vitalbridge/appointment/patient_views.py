@@ -25,7 +25,7 @@ from vitalbridge.appointment.patient_schemas import (
     PatientAppointmentArgs,
     PatientSummarySchema,
 )
-from vitalbridge.appointment.read_models import PATIENT_SUMMARIES
+from vitalbridge.appointment.read_models import DAY_SHEET, PATIENT_SUMMARIES
 from vitalbridge.appointment.schemas import AppointmentPageSchema
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
 from vitalbridge.http.consistency import await_read_models
@@ -91,12 +91,13 @@ def patient_summary(patient_id: uuid.UUID) -> ResponseReturnValue:
     - `as_of`: the moment (UTC) of the answer, which the parts above are reckoned from.
     - `meta`: how fresh the read model is; a change committed before `meta.as_of` is in.
 
-    Appointments carry the provider's and patient's display names. One indexed lookup,
+    Appointments carry the provider's and patient's display names. From the patient
+    summaries and the day sheet (the next visits): index lookups in one statement,
     however long the history. Unknown or another tenant's patient: 404 (a patient
     registered a moment ago may not be in the read model yet: send the registration's
     `Consistency-Token` to wait for it).
     """
-    await_read_models([PATIENT_SUMMARIES])
+    await_read_models([PATIENT_SUMMARIES, DAY_SHEET])
     summary: PatientSummary = ask(GetPatientSummary(patient_id=patient_id))
     if summary.patient is None:
         raise NotFound("No such patient." + _lag_note(summary.freshness))

@@ -13,9 +13,12 @@ from sqlalchemy import Column, Date, Index, Integer, PrimaryKeyConstraint, Table
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import DateTime, Uuid
 
+from vitalbridge.appointment.messages import AppointmentStatus
 from vitalbridge.db import Base
 
 STAGING_SUFFIX = "_rebuild"
+# Still ahead of the patient: what a summary's next visit and upcoming count are among.
+PENDING_STATUSES = (AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)
 
 
 def _instant(name: str, *, nullable: bool = True) -> Column[Any]:
@@ -29,14 +32,14 @@ def _patient_summary_columns() -> list[Column[Any]]:
         Column("patient", JSONB, nullable=False),  # the demographics, as GET /patients/{id}
         Column("birth_date", Date, nullable=False),
         Column("display_name", Text, nullable=False),
-        Column("upcoming", JSONB, nullable=False),  # pending visits ending after computed_at
         Column("last_visit", JSONB),
         Column("last_visit_start", DateTime(timezone=True)),
         # Starts of the misses since a year before computed_at; an answer counts those in
         # its own year, so the rows stay right as time passes without a recompute.
         Column("cancelled_starts", ARRAY(DateTime(timezone=True)), nullable=False),
         Column("no_show_starts", ARRAY(DateTime(timezone=True)), nullable=False),
-        # The providers whose names the row shows: a provider's rename refreshes them.
+        # The provider whose name the last visit shows: a rename refreshes the row. (The
+        # next visits are the day sheet's pending lines, read beside this row.)
         Column("provider_ids", ARRAY(Uuid), nullable=False),
         _instant("computed_at", nullable=False),
     ]
@@ -58,6 +61,13 @@ def _day_sheet_columns() -> list[Column[Any]]:
         Column("timezone", Text, nullable=False),
         Column("version", Integer, nullable=False),
         _instant("computed_at", nullable=False),
+        # The rest of the appointment as GET /appointments/{id} shows it: a patient
+        # summary's next appointment is read from here.
+        Column("cancel_reason", Text),
+        Column("created_by_key_id", Uuid),
+        Column("updated_by_key_id", Uuid),
+        _instant("created_at", nullable=False),
+        _instant("updated_at", nullable=False),
     ]
 
 
@@ -81,5 +91,8 @@ Index("ix_day_sheet_date", day_sheet.c.tenant_id, day_sheet.c.local_date,
       day_sheet.c.starts_at, day_sheet.c.appointment_id)
 Index("ix_day_sheet_provider_date", day_sheet.c.tenant_id, day_sheet.c.provider_id,
       day_sheet.c.local_date, day_sheet.c.starts_at, day_sheet.c.appointment_id)
+# A patient's pending visits by end: its summary's next visit and upcoming count.
+Index("ix_day_sheet_patient_pending", day_sheet.c.tenant_id, day_sheet.c.patient_id,
+      day_sheet.c.ends_at, postgresql_where=day_sheet.c.status.in_(PENDING_STATUSES))
 Index("ix_day_sheet_specialty_date", day_sheet.c.tenant_id, func.lower(day_sheet.c.specialty),
       day_sheet.c.local_date, day_sheet.c.starts_at, day_sheet.c.appointment_id)

@@ -4,7 +4,10 @@ Both are recomputed per key from the owners' answers (the patient, provider and
 appointment domains, through the query bus), so the order and repetition of deliveries
 never matter. What changes with the mere passing of time (which visit is next, which
 misses fall in the last 12 months) is left for the answer to pick at its own moment:
-the rows keep every candidate from a year before their computation onwards.
+the summary rows keep every miss from a year before their computation onwards, and a
+patient's next visits are the day sheet's pending lines, read beside the summary row.
+So a booking touches one day-sheet line and no summary: a summary is recomputed only
+when a patient changes or one of their appointments ends.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from vitalbridge.appointment import read_model_tables as tables
 from vitalbridge.appointment.dates import a_year_before
 from vitalbridge.appointment.messages import (
     APPOINTMENT_EVENTS,
+    AppointmentCancelled,
+    AppointmentCompleted,
     AppointmentIds,
+    AppointmentNoShow,
     AppointmentView,
     GetAppointments,
     PatientVisitDigests,
@@ -61,12 +67,18 @@ def _provider_names(reader: Reader, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
     return {p.id: p for p in reader.ask(FindProviders(ids=wanted))}
 
 
+# The events that end an appointment (its status final): only these change a patient's
+# last visit or misses.
+ENDING_EVENTS = frozenset({AppointmentCancelled.type, AppointmentCompleted.type,
+                           AppointmentNoShow.type})
+
+
 class PatientSummaries(ReadModel):
-    """One row per patient: demographics, pending visits, last visit, recent misses."""
+    """One row per patient: demographics, last visit, recent misses."""
 
     name = "patient_summaries"
     event_types = frozenset({TenantCreated.type, PatientCreated.type, PatientUpdated.type,
-                             ProviderUpdated.type, *APPOINTMENT_EVENTS})
+                             ProviderUpdated.type, *ENDING_EVENTS})
     table = tables.patient_summaries
     staging = tables.patient_summaries_staging
     key_column = "patient_id"
@@ -75,7 +87,7 @@ class PatientSummaries(ReadModel):
         """Patients named by the events, and those shown with a renamed provider."""
         keys = {e["aggregate_id"] for e in envelopes if e["type"] in
                 (PatientCreated.type, PatientUpdated.type)}
-        keys |= {e["data"]["patient_id"] for e in envelopes if e["type"] in APPOINTMENT_EVENTS}
+        keys |= {e["data"]["patient_id"] for e in envelopes if e["type"] in ENDING_EVENTS}
         renamed = _shown_provider_changes(envelopes)
         if renamed:
             shown = self.table.c.provider_ids
@@ -88,10 +100,9 @@ class PatientSummaries(ReadModel):
         now = _now(reader)
         ids = tuple(uuid.UUID(key) for key in keys)
         patients = reader.ask(GetPatients(ids=ids))
-        digests = reader.ask(PatientVisitDigests(patient_ids=ids, as_of=now,
-                                                 since=a_year_before(now)))
-        shown = [view for d in digests.values() for view in (*d.upcoming, d.last_visit) if view]
-        providers = _provider_names(reader, (view.provider_id for view in shown))
+        digests = reader.ask(PatientVisitDigests(patient_ids=ids, since=a_year_before(now)))
+        providers = _provider_names(reader, (d.last_visit.provider_id for d in digests.values()
+                                             if d.last_visit))
         return [_summary_row(patient, digests[patient.id], providers, now)
                 for patient in patients]
 
@@ -113,12 +124,11 @@ def _summary_row(patient: PatientView, digest: Any, providers: dict[uuid.UUID, P
     return {
         "patient_id": patient.id, "patient": dataclass_json(patient),
         "birth_date": patient.birth_date, "display_name": patient.display_name,
-        "upcoming": [named(view) for view in digest.upcoming],
         "last_visit": named(last) if last else None,
         "last_visit_start": last.start if last else None,
         "cancelled_starts": list(digest.cancelled_starts),
         "no_show_starts": list(digest.no_show_starts),
-        "provider_ids": sorted({v.provider_id for v in (*digest.upcoming, last) if v}),
+        "provider_ids": [last.provider_id] if last else [],
         "computed_at": now,
     }
 
@@ -166,6 +176,10 @@ def _day_sheet_row(appointment: AppointmentView, provider: ProviderView, now: da
         "status": appointment.status, "reason": appointment.reason,
         "provider_name": provider.display_name, "specialty": provider.specialty,
         "timezone": provider.timezone, "version": appointment.version, "computed_at": now,
+        "cancel_reason": appointment.cancel_reason,
+        "created_by_key_id": appointment.created_by_key_id,
+        "updated_by_key_id": appointment.updated_by_key_id,
+        "created_at": appointment.created_at, "updated_at": appointment.updated_at,
     }
 
 

@@ -19,13 +19,15 @@ SELECT tenant_id, id, seq, type, aggregate_id, envelope FROM outbox
 
 # Each tenant's counter row is bumped once per batch by the number of its events, and
 # stays locked until this transaction commits; only the active relay writes it, so
-# positions become visible in order and without gaps.
+# positions become visible in order and without gaps. The events are found by their
+# whole primary key (tenant, id): by id alone, each batch would scan the outbox.
 _MARK_DELIVERED = text("""
 WITH batch AS (
-  SELECT tenant_id, id,
-         row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS rank,
-         count(*) OVER (PARTITION BY tenant_id) AS size
-    FROM outbox WHERE id = ANY(CAST(:ids AS uuid[]))),
+  SELECT o.tenant_id, o.id,
+         row_number() OVER (PARTITION BY o.tenant_id ORDER BY o.seq) AS rank,
+         count(*) OVER (PARTITION BY o.tenant_id) AS size
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:ids AS uuid[])) AS c (tenant_id, id)
+    JOIN outbox o ON o.tenant_id = c.tenant_id AND o.id = c.id),
 bumped AS (
   INSERT INTO event_positions AS p (tenant_id, last_position)
   SELECT DISTINCT tenant_id, size FROM batch
@@ -113,10 +115,11 @@ def claim_undelivered(conn: Connection, limit: int) -> Sequence[Row[Any]]:
     return conn.execute(_CLAIM, {"limit": limit}).all()
 
 
-def mark_delivered(conn: Connection, event_ids: Sequence[Any]) -> None:
-    """Mark events delivered, giving each its tenant's next feed position in seq order."""
-    if event_ids:
-        conn.execute(_MARK_DELIVERED, {"ids": [str(event_id) for event_id in event_ids]})
+def mark_delivered(conn: Connection, rows: Sequence[Row[Any]]) -> None:
+    """Mark claimed events delivered, giving each its tenant's next position in seq order."""
+    if rows:
+        conn.execute(_MARK_DELIVERED, {"tenants": [row.tenant_id for row in rows],
+                                       "ids": [row.id for row in rows]})
 
 
 def blocked_lanes(conn: Connection, subscriber: str) -> set[tuple[Any, Any]]:

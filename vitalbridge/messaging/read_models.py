@@ -16,17 +16,17 @@ late has a smaller sequence number than one already applied, and a cursor would 
 from __future__ import annotations
 
 import abc
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table, any_, cast, delete, text
-from sqlalchemy.dialects.postgresql import ARRAY
+import orjson
+from sqlalchemy import Connection, Table, delete, text
 from sqlalchemy.orm import Session
 
+from vitalbridge.db import among
 from vitalbridge.messaging.bus import QueryBus, ReadContext
 from vitalbridge.messaging.messages import Principal, Query
 from vitalbridge.messaging.subscribers import BatchSubscriber
@@ -99,26 +99,16 @@ def replace_rows(session: Session, table: Table, column: Any, tenant_id: uuid.UU
 
     The rows travel as one JSON array that PostgreSQL turns into the table's records
     (JSON arrays into array columns, objects into jsonb ones): one statement parsed in
-    the server, where a multi-row executemany costs a round of binding per row.
+    the server, where a multi-row executemany costs a round of binding per row. orjson
+    writes UUIDs, dates and instants itself, in ISO forms PostgreSQL reads back exactly
+    (the standard encoder, with a callback per value, took most of the apply's time).
     """
-    session.execute(delete(table).where(
-        table.c.tenant_id == tenant_id,
-        column == any_(cast(list(values), ARRAY(column.type)))))
+    session.execute(delete(table).where(table.c.tenant_id == tenant_id, among(column, values)))
     if rows:
         session.execute(text(
             f'INSERT INTO "{table.name}" SELECT * FROM jsonb_populate_recordset('
             f'NULL::"{table.name}", CAST(:rows AS jsonb))'),
-            {"rows": json.dumps([{**row, "tenant_id": tenant_id} for row in rows],
-                                default=_json_scalar)})
-
-
-def _json_scalar(value: Any) -> Any:
-    # What json cannot write itself; PostgreSQL reads these ISO forms back exactly.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot store {type(value).__name__} in a read model")
+            {"rows": orjson.dumps([{**row, "tenant_id": tenant_id} for row in rows]).decode()})
 
 
 def refresh(model: ReadModel, table: Table, keys: Sequence[Key], reader: Reader) -> int:

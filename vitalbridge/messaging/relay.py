@@ -94,7 +94,7 @@ class Relay:
             rows = parking.claim_undelivered(conn, self.batch_size)
             for subscriber in self._subscribers_of(rows):
                 self._deliver_to(conn, subscriber, rows)
-            parking.mark_delivered(conn, [row.id for row in rows])
+            parking.mark_delivered(conn, rows)
             return len(rows)
 
     def _subscribers_of(self, rows: Sequence[Any]) -> list[str]:
@@ -159,16 +159,26 @@ class Relay:
             log.warning("delivery failed", extra={"subscriber": subscriber},
                         exc_info=failure)
             outcomes = dict.fromkeys((e["id"] for e in envelopes), repr(failure)[:2000])
+        self._count(subscriber, envelopes, outcomes)
+        return outcomes
+
+    @staticmethod
+    def _count(subscriber: str, envelopes: list[dict[str, Any]],
+               outcomes: dict[str, str | None]) -> None:
+        """Metrics and warnings of one delivery: the counters bumped once, not per event."""
+        now = datetime.now(UTC)
+        handled = 0
         for envelope in envelopes:
             outcome = outcomes.get(envelope["id"], "the subscriber gave no outcome")
             if outcome is None:
-                metrics.DELIVERED.labels(subscriber).inc()
-                metrics.LATENCY.observe(_age_seconds(envelope))
+                handled += 1
+                metrics.LATENCY.observe(_age_seconds(envelope, now))
             elif outcome != BLOCKED:
                 metrics.FAILED.labels(subscriber).inc()
                 log.warning("delivery failed", extra={
                     "subscriber": subscriber, "event_id": envelope["id"], "error": outcome})
-        return outcomes
+        if handled:
+            metrics.DELIVERED.labels(subscriber).inc(handled)
 
     def _observe_backlog(self) -> None:
         with self.engine.connect() as conn:
@@ -213,9 +223,9 @@ class Relay:
                 return
 
 
-def _age_seconds(envelope: dict[str, Any]) -> float:
-    occurred = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
-    return max((datetime.now(UTC) - occurred).total_seconds(), 0.0)
+def _age_seconds(envelope: dict[str, Any], now: datetime) -> float:
+    occurred = datetime.fromisoformat(envelope["occurred_at"])
+    return max((now - occurred).total_seconds(), 0.0)
 
 
 def _try_lock(listener: psycopg.Connection) -> bool:

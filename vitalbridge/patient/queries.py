@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from vitalbridge.db import among
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.patient.messages import (
     Address,
@@ -33,7 +34,7 @@ def get_patients(query: GetPatients, ctx: ReadContext) -> list[PatientView]:
         return []
     # Columns, not entities: a read model asks for hundreds at once.
     found = {p.id: p for p in ctx.session.execute(
-        select(*_VIEW_COLUMNS).where(Patient.id.in_(set(query.ids))))}
+        select(*_VIEW_COLUMNS).where(among(Patient.id, set(query.ids))))}
     return [_view(found[i]) for i in dict.fromkeys(query.ids) if i in found]
 
 

@@ -1,0 +1,71 @@
+"""Migrations of the read models' tables keep what the relay had applied.
+
+0014 moves a patient's next visits from the summary row to the day sheet: lines applied
+before it gain the appointment's remaining fields from the appointments table, and the
+read models then equal a recomputation with no rebuild; going back marks the summaries
+as needing one.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, text
+
+from tests import database
+from tests.appointment_factories import AppointmentFactory
+from tests.factories import TenantFactory
+from tests.patient_factories import PatientFactory
+from tests.provider_factories import ProviderFactory
+from tests.read_model_helpers import assert_read_models_match, catch_up
+from vitalbridge import create_app
+
+BEFORE = "0013_provider_days"
+FILLED = ("cancel_reason", "created_by_key_id", "updated_by_key_id", "created_at",
+          "updated_at")
+
+
+def _lines(engine):
+    with engine.connect() as conn:
+        return conn.execute(text(
+            f"SELECT appointment_id, {', '.join(FILLED)} FROM day_sheet "
+            "ORDER BY appointment_id")).all()
+
+
+def _unbuilt_summaries(engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(text(
+            "SELECT count(*) FROM read_model_checkpoints "
+            "WHERE read_model = 'patient_summaries' AND built_at IS NULL"))
+
+
+def test_day_sheet_lines_gain_their_fields_and_summaries_stay_built(server_url):
+    with database.fresh_database(server_url) as url:
+        app = create_app(database_url=url, env="testing")
+        owner = create_engine(url)
+        try:
+            with app.app_context():
+                app.extensions["alembic"].upgrade()
+                tenant = TenantFactory()
+                provider = ProviderFactory(tenant_id=tenant.id)
+                patient = PatientFactory(tenant_id=tenant.id)
+                start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+                for hours in (0, 1):
+                    AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
+                                       patient_id=patient.id,
+                                       start=start + timedelta(hours=hours))
+            catch_up(app)
+            applied = _lines(owner)
+            assert len(applied) == 2
+            assert all(line.created_at for line in applied)
+            with app.app_context():
+                app.extensions["alembic"].downgrade(BEFORE)
+            assert _unbuilt_summaries(owner) == 1  # their pending visits are gone
+            with owner.begin() as conn:  # what a relay at 0013 had written
+                conn.execute(text("UPDATE read_model_checkpoints SET built_at = now()"))
+            with app.app_context():
+                app.extensions["alembic"].upgrade()
+            assert _lines(owner) == applied
+            assert _unbuilt_summaries(owner) == 0
+            assert_read_models_match(app, tenant.id)
+        finally:
+            owner.dispose()
+            app.extensions["vitalbridge"].db.dispose()
