@@ -91,7 +91,7 @@ def build_database(settings: Settings) -> Database:
 def owner_engine(settings: Settings) -> Engine:
     """An engine for the owner role: migrations and role provisioning only."""
     return create_engine(psycopg_url(settings.database_url), pool_pre_ping=True,
-                         connect_args=UTC_SESSIONS)
+                         hide_parameters=True, connect_args=UTC_SESSIONS)
 
 
 # Sessions in UTC: timestamps come back with datetime.UTC as their zone, which psycopg
@@ -101,9 +101,13 @@ UTC_SESSIONS = {"options": "-c timezone=UTC"}
 
 
 def service_engine(url: str, pool_size: int) -> Engine:
-    """A pooled engine for one of the app's roles (app, relay, replica)."""
+    """A pooled engine for one of the app's roles (app, relay, replica).
+
+    Every engine hides parameters: a database error's text (logged, or printed by a CLI
+    command) never carries a statement's values, which are names, birth dates, phones.
+    """
     return create_engine(psycopg_url(url), pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=True, connect_args=UTC_SESSIONS)
+                         pool_pre_ping=True, hide_parameters=True, connect_args=UTC_SESSIONS)
 
 
 def begin_read_only(session: Session, tenant_id: uuid.UUID) -> None:

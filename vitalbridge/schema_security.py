@@ -70,6 +70,11 @@ def revoke_relay_access(table: str) -> None:
     op.execute(f'REVOKE ALL ON "{table}" FROM "{relay_role}"')
 
 
+def service_roles() -> tuple[str, str]:
+    """The roles the services log in as: the app's and the relay's."""
+    return _roles()
+
+
 def relay_role() -> str:
     """The relay (worker) role's name."""
     return _roles()[1]

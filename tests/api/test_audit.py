@@ -303,3 +303,28 @@ def test_a_refused_settings_change_is_found_under_the_tenant(client, tenant):
     newest = items[0]
     assert (newest["command"], newest["outcome"]) == (
         "UpdateTenantSettings", "refused:precondition-failed")
+
+
+# A role refusal at the edge (no command made) is audited like a handler's refusal ---------
+
+
+def test_a_command_refused_for_the_keys_role_leaves_an_audit_row(app, client, tenant, admin):
+    with app.app_context():
+        reader = ApiKeyFactory(tenant_id=tenant.id, role=Role.READONLY)
+    target = uuid.uuid4()
+    refused = client.post(f"/api/v1/api-keys/{target}/revoke",
+                          headers=bearer(reader.key) | {"X-Request-ID": "probe-403"})
+    assert refused.status_code == 403
+    rows = [row for row in trail(client, admin.key) if row["actor"]["key_id"] == str(reader.id)]
+    assert rows == [{**rows[0], "command": "POST /api/v1/api-keys/<uuid:key_id>/revoke",
+                     "target_id": str(target), "outcome": "refused:forbidden",
+                     "request_id": "probe-403",
+                     "actor": {"key_id": str(reader.id), "role": "readonly"}}]
+
+
+def test_a_query_refused_for_the_keys_role_leaves_none(app, client, tenant, admin):
+    with app.app_context():
+        reader = ApiKeyFactory(tenant_id=tenant.id, role=Role.READONLY)
+    assert audit(client, reader.key).status_code == 403  # the trail is for admins
+    assert [row for row in trail(client, admin.key)
+            if row["actor"]["key_id"] == str(reader.id)] == []

@@ -13,6 +13,7 @@ from tests.api.test_appointments import provider as provider
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory
 from tests.patient_factories import PatientFactory
+from vitalbridge.messaging.messages import Role
 
 BODY = {"name": "Lakeside", "slug": "lakeside", "timezone": "America/Chicago"}
 
@@ -64,6 +65,30 @@ def test_keys_are_scoped_per_tenant(client, tenant, other_tenant, owner_engine):
             **bearer(who.admin_key), "Idempotency-Key": "same-key"})
         assert response.status_code == 201
         assert "Idempotent-Replayed" not in response.headers
+    assert count(owner_engine, "SELECT count(*) FROM api_keys WHERE name = 'desk'") == 2
+
+
+def test_records_belong_to_the_api_key_not_to_the_tenant(app, client, tenant, owner_engine):
+    """Another key of the clinic reusing an admin's Idempotency-Key and body runs its own
+    command: a read-only key is refused for its role (not handed the admin's 201), a
+    second admin key creates a key of its own."""
+    with app.app_context():
+        reader = ApiKeyFactory(tenant_id=tenant.id, role=Role.READONLY)
+        second_admin = ApiKeyFactory(tenant_id=tenant.id, role=Role.ADMIN)
+
+    def create(key):
+        return client.post("/api/v1/api-keys", json={"name": "desk", "role": "staff"},
+                           headers={**bearer(key), "Idempotency-Key": "shared"})
+
+    first = create(tenant.admin_key)
+    refused, own, replayed = create(reader.key), create(second_admin.key), create(
+        tenant.admin_key)
+    assert (first.status_code, refused.status_code, own.status_code) == (201, 403, 201)
+    assert "Idempotent-Replayed" not in refused.headers
+    assert "Idempotent-Replayed" not in own.headers
+    assert own.json["id"] != first.json["id"]
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json["id"] == first.json["id"]  # (a replay never repeats the secret)
     assert count(owner_engine, "SELECT count(*) FROM api_keys WHERE name = 'desk'") == 2
 
 
@@ -133,9 +158,10 @@ def test_an_abandoned_claim_is_taken_over(client, platform_key, owner_engine):
     """A claim whose request died (no response after the lock time) does not block forever."""
     with owner_engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token, created_at) "
-            "VALUES ('00000000-0000-0000-0000-000000000000', 'retry-1', 'x', gen_random_uuid(), "
-            "now() - interval '2 minutes')"))
+            "INSERT INTO idempotency_keys (tenant_id, api_key_id, key, request_hash, "
+            "claim_token, created_at) SELECT '00000000-0000-0000-0000-000000000000', id, "
+            "'retry-1', 'x', gen_random_uuid(), now() - interval '2 minutes' "
+            "FROM platform_keys"))
     assert post(client, platform_key).status_code == 201
 
 
@@ -145,9 +171,9 @@ def test_a_fresh_claim_in_flight_is_409(client, platform_key, owner_engine):
         post_body_hash = conn.execute(text(
             "SELECT request_hash FROM idempotency_keys WHERE key = 'probe'")).scalar_one()
         conn.execute(text(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token) "
-            "VALUES ('00000000-0000-0000-0000-000000000000', 'retry-1', :h, gen_random_uuid())"),
-            {"h": post_body_hash})
+            "INSERT INTO idempotency_keys (tenant_id, api_key_id, key, request_hash, "
+            "claim_token) SELECT tenant_id, api_key_id, 'retry-1', :h, gen_random_uuid() "
+            "FROM idempotency_keys WHERE key = 'probe'"), {"h": post_body_hash})
     assert first.status_code == 201
     response = post(client, platform_key, body=BODY)
     assert response.status_code == 409

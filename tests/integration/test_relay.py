@@ -96,7 +96,7 @@ def test_a_failing_subscriber_is_parked_while_others_flow(relay_app, owner_engin
                                    "FROM parked_deliveries")).one()
     assert parked.subscriber == "flaky"
     assert parked.attempts == 1
-    assert "downstream unavailable" in parked.last_error
+    assert parked.last_error == "RuntimeError"  # the class only: a message may hold PHI
     assert parked.dead_at is None
     assert scalar(owner_engine, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
 

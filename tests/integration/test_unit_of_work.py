@@ -98,12 +98,13 @@ def test_a_refused_command_is_audited_without_its_change(app, owner_engine):
     assert tenants == 1
 
 
-PLATFORM = Principal(role=Role.PLATFORM_ADMIN)
+PLATFORM = Principal(role=Role.PLATFORM_ADMIN, key_id=uuid.uuid4())
 
 
 def claim_key(app, key="k-1", request_hash="h"):
     return idempotency.claim(app.extensions["vitalbridge"].db.sessions,
-                             tenant_id=PLATFORM.scope, key=key, request_hash=request_hash,
+                             tenant_id=PLATFORM.scope, api_key_id=PLATFORM.key_id,
+                             key=key, request_hash=request_hash,
                              ttl_hours=24, lock_seconds=60)
 
 

@@ -6,6 +6,7 @@ The tenant of every request comes from the key, never from the URL or body.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,12 +16,14 @@ from flask_smorest import Blueprint
 from vitalbridge.http.error_docs import problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.services import services
 from vitalbridge.tenant.messages import AuthenticateApiKey, ParsedKey, parse_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 TENANT_ROLES = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # queries; every other is a command
 
 
 class Unauthenticated(DomainError):
@@ -42,10 +45,7 @@ def requires(*roles: Role) -> Callable[[F], F]:
             with services().queries.reading_in_tenant(key.tenant_id):
                 principal = authenticate(key)
                 if principal.role not in roles:
-                    raise PermissionDenied(
-                        f"The role '{principal.role.value}' may not do this; "
-                        f"allowed: {', '.join(r.value for r in roles)}."
-                    )
+                    _refuse(principal, roles, kwargs)
                 return view(*args, **kwargs)
 
         # Documented where it is decided: every guarded operation may answer 401 and 403.
@@ -53,6 +53,21 @@ def requires(*roles: Role) -> Callable[[F], F]:
         return documented
 
     return decorate
+
+
+def _refuse(principal: Principal, roles: tuple[Role, ...], path_args: dict[str, Any]) -> None:
+    """403. A refused command (any method but GET and HEAD) leaves an audit row, as a
+    handler's refusals do: the trail shows who tried what on which resource."""
+    refused = PermissionDenied(f"The role '{principal.role.value}' may not do this; "
+                               f"allowed: {', '.join(r.value for r in roles)}.")
+    if request.method not in SAFE_METHODS:
+        rule = request.url_rule.rule if request.url_rule else request.path
+        target = next((v for v in path_args.values() if isinstance(v, uuid.UUID)), None)
+        services().queries.end_reading()  # the key is checked; free its connection
+        services().commands.audit_refused_operation(
+            CommandContext(principal=principal, request_id=g.get("request_id")),
+            f"{request.method} {rule}", target, refused)
+    raise refused
 
 
 def _auth_responses(roles: tuple[Role, ...]) -> dict[int, object]:

@@ -15,7 +15,7 @@ from vitalbridge.http.consistency import token_header
 from vitalbridge.http.problems import PROBLEM_JSON
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import DomainError, InvalidCommand
-from vitalbridge.messaging.messages import Ack, Command
+from vitalbridge.messaging.messages import Ack, Command, Principal
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.services import services
 
@@ -33,7 +33,7 @@ def send_command(command: Command, *, created: bool = False,
     claim: idempotency.Claim | None = None
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None:
-        outcome = _claim(key, principal.scope)
+        outcome = _claim(key, principal)
         if isinstance(outcome, idempotency.Replay):
             return _replayed(outcome, created, location)
         claim = outcome
@@ -66,16 +66,17 @@ def _problem_response(refused: DomainError) -> idempotency.Problem:
     return idempotency.Problem(status=response.status_code, body=response.get_json())
 
 
-def _claim(key: str, scope: object) -> idempotency.Claim | idempotency.Replay:
+def _claim(key: str, principal: Principal) -> idempotency.Claim | idempotency.Replay:
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise InvalidCommand(
             "The Idempotency-Key header is invalid.",
             errors={IDEMPOTENCY_HEADER: ["Must be 1 to 255 printable characters."]},
         )
     settings = services().settings
+    assert principal.key_id is not None  # every request is made with an API key
     return idempotency.claim(
-        services().db.sessions, tenant_id=scope, key=key,  # type: ignore[arg-type]
-        request_hash=request_fingerprint(),
+        services().db.sessions, tenant_id=principal.scope, api_key_id=principal.key_id,
+        key=key, request_hash=request_fingerprint(),
         ttl_hours=settings.idempotency_ttl_hours,
         lock_seconds=settings.idempotency_lock_seconds,
     )

@@ -78,6 +78,14 @@ class CommandBus:
             self._release(context)
             raise
 
+    def audit_refused_operation(self, context: CommandContext, operation: str,
+                                target_id: uuid.UUID | None, refused: DomainError) -> None:
+        """Audit an operation refused before its command was made (the key's role may
+        not do it): the trail shows the attempt as it shows a handler's refusals."""
+        with self._db.sessions() as session, session.begin():
+            set_tenant(session, context.principal.scope)
+            record_audit(session, context, operation, target_id, f"refused:{refused.type}")
+
     def _run(self, command: Command, context: CommandContext) -> Ack:
         handler = self._handlers[type(command)]
         try:
@@ -118,8 +126,8 @@ class CommandBus:
         # both, and they commit together or not at all.
         with self._db.sessions() as session, session.begin():
             set_tenant(session, context.principal.scope)
-            record_audit(session, context, command, command.target_id(context.principal),
-                         f"refused:{refused.type}")
+            record_audit(session, context, type(command).__name__,
+                         command.target_id(context.principal), f"refused:{refused.type}")
             if problem is None or context.idempotency is None:
                 return False
             return idempotency.keep_refusal(session, context.idempotency, problem)

@@ -78,3 +78,13 @@ class IdempotencyKeyInFlight(DomainError):
     status = 409
     type = "idempotency-key-in-flight"
     title = "A request with this idempotency key is in progress"
+
+
+def failure_summary(failure: BaseException) -> str:
+    """A failure as logs and parked deliveries keep it: its class and, for a database
+    error, its SQLSTATE; never its message, which may quote a patient's data (a unique
+    violation's detail names the duplicated value)."""
+    driver_error = getattr(failure, "orig", None)  # SQLAlchemy wraps the driver's error
+    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(failure, "sqlstate", None)
+    name = type(failure).__name__
+    return f"{name} (SQLSTATE {sqlstate})" if sqlstate else name

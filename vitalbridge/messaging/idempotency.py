@@ -1,5 +1,8 @@
 """Idempotency keys: the first response is kept for 24 h and replayed to retries.
 
+A record belongs to the API key that sent the request: another key of the same tenant
+using the same Idempotency-Key gets a command of its own, checked for its own role.
+
 A claim row is written in its own short transaction before the command runs, so a
 concurrent second request sees it at once (409 while in flight). The response is
 stored by the command's own unit of work, in the same transaction as its effect:
@@ -23,9 +26,9 @@ from vitalbridge.db import set_tenant
 from vitalbridge.messaging.errors import DomainError, IdempotencyKeyInFlight, IdempotencyKeyReused
 
 _CLAIM = text("""
-INSERT INTO idempotency_keys (tenant_id, key, request_hash, claim_token)
-VALUES (:tenant, :key, :hash, :token)
-ON CONFLICT (tenant_id, key) DO UPDATE
+INSERT INTO idempotency_keys (tenant_id, api_key_id, key, request_hash, claim_token)
+VALUES (:tenant, :api_key, :key, :hash, :token)
+ON CONFLICT (tenant_id, api_key_id, key) DO UPDATE
    SET request_hash = EXCLUDED.request_hash, claim_token = EXCLUDED.claim_token,
        response = NULL, created_at = now(), completed_at = NULL
  WHERE (idempotency_keys.completed_at IS NULL
@@ -36,17 +39,19 @@ RETURNING claim_token
 
 _EXISTING = text("""
 SELECT request_hash, response, clock_timestamp() AS read_at
-  FROM idempotency_keys WHERE tenant_id = :tenant AND key = :key
+  FROM idempotency_keys WHERE tenant_id = :tenant AND api_key_id = :api_key AND key = :key
 """)
 
 _COMPLETE = text("""
 UPDATE idempotency_keys SET response = CAST(:response AS jsonb), completed_at = now()
- WHERE tenant_id = :tenant AND key = :key AND claim_token = :token
+ WHERE tenant_id = :tenant AND api_key_id = :api_key AND key = :key
+   AND claim_token = :token
 """)
 
 _RELEASE = text("""
 DELETE FROM idempotency_keys
- WHERE tenant_id = :tenant AND key = :key AND claim_token = :token AND completed_at IS NULL
+ WHERE tenant_id = :tenant AND api_key_id = :api_key AND key = :key
+   AND claim_token = :token AND completed_at IS NULL
 """)
 
 
@@ -55,8 +60,15 @@ class Claim:
     """This request owns the key: run the command, then store its response."""
 
     tenant_id: uuid.UUID
+    api_key_id: uuid.UUID
     key: str
     token: uuid.UUID
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The record's primary key and claim token, as statement parameters."""
+        return {"tenant": self.tenant_id, "api_key": self.api_key_id, "key": self.key,
+                "token": self.token}
 
 
 @dataclass(frozen=True)
@@ -89,16 +101,16 @@ _KEPT_STATUSES = frozenset({404, 409, 412})
 _REFUSED = "refused"
 
 
-def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, key: str,
-          request_hash: str, ttl_hours: int, lock_seconds: int) -> Claim | Replay:
-    """Claim ``key`` for this request, or say why it cannot be claimed."""
-    token = uuid.uuid4()
-    params = {"tenant": tenant_id, "key": key, "hash": request_hash, "token": token,
-              "lock_seconds": lock_seconds, "ttl_hours": ttl_hours}
+def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, api_key_id: uuid.UUID,
+          key: str, request_hash: str, ttl_hours: int, lock_seconds: int) -> Claim | Replay:
+    """Claim ``key`` of ``api_key_id`` for this request, or say why it cannot be claimed."""
+    claimed = Claim(tenant_id=tenant_id, api_key_id=api_key_id, key=key, token=uuid.uuid4())
+    params = {**claimed.params, "hash": request_hash, "lock_seconds": lock_seconds,
+              "ttl_hours": ttl_hours}
     with sessions() as session, session.begin():
         set_tenant(session, tenant_id)
-        if session.execute(_CLAIM, params).scalar() == token:
-            return Claim(tenant_id=tenant_id, key=key, token=token)
+        if session.execute(_CLAIM, params).scalar() == claimed.token:
+            return claimed
         existing = session.execute(_EXISTING, params).one()
     if existing.request_hash != request_hash:
         raise IdempotencyKeyReused(
@@ -136,8 +148,7 @@ def keep_refusal(session: Session, claimed: Claim, problem: Problem) -> bool:
 
 
 def _store(session: Session, claimed: Claim, response_json: str) -> bool:
-    params = {"tenant": claimed.tenant_id, "key": claimed.key, "token": claimed.token,
-              "response": response_json}
+    params = {**claimed.params, "response": response_json}
     return session.execute(_COMPLETE, params).rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -152,5 +163,4 @@ def release(sessions: sessionmaker[Session], claimed: Claim) -> None:
     """Forget a claim whose command failed, so a retry runs it afresh."""
     with sessions() as session, session.begin():
         set_tenant(session, claimed.tenant_id)
-        session.execute(_RELEASE, {"tenant": claimed.tenant_id, "key": claimed.key,
-                                   "token": claimed.token})
+        session.execute(_RELEASE, claimed.params)

@@ -125,11 +125,16 @@ class AuditEntry(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first response to an Idempotency-Key, or a claim while it runs."""
+    """The first response to an Idempotency-Key, or a claim while it runs.
+
+    One per API key: two keys of a tenant may send the same Idempotency-Key, and each
+    gets its own command, run with its own checks.
+    """
 
     __tablename__ = "idempotency_keys"
 
     tenant_id: Mapped[uuid.UUID] = _tenant_pk()
+    api_key_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     request_hash: Mapped[str] = mapped_column(Text)
     claim_token: Mapped[uuid.UUID] = mapped_column(Uuid)

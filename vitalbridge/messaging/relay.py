@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from vitalbridge.messaging import metrics, parking, read_models
+from vitalbridge.messaging.errors import failure_summary
 from vitalbridge.messaging.read_models import ReadModel
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import BLOCKED
@@ -155,10 +156,10 @@ class Relay:
             return {}
         try:
             outcomes = self.signals.deliver(subscriber, event_type, envelopes)
-        except Exception as failure:  # the whole batch failed (e.g. its database is down)
-            log.warning("delivery failed", extra={"subscriber": subscriber},
-                        exc_info=failure)
-            outcomes = dict.fromkeys((e["id"] for e in envelopes), repr(failure)[:2000])
+        except Exception as failure:  # noqa: BLE001 - the whole batch failed (database down?)
+            summary = failure_summary(failure)
+            log.warning("delivery failed", extra={"subscriber": subscriber, "error": summary})
+            outcomes = dict.fromkeys((e["id"] for e in envelopes), summary)
         self._count(subscriber, envelopes, outcomes)
         return outcomes
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from vitalbridge.db import Database
 from vitalbridge.messaging.broker import Publisher
+from vitalbridge.messaging.errors import failure_summary
 from vitalbridge.messaging.messages import Ack, Command, Principal
 from vitalbridge.messaging.signals import ALL_EVENTS, EventSignals
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork
@@ -164,7 +165,7 @@ def _run_one(subscriber: AnySubscriber, envelope: dict[str, Any], uow: UnitOfWor
                 subscriber.run([envelope], uow)
     except Exception as failure:  # noqa: BLE001 - reported back to the relay, which parks it
         uow.forget_events_after(emitted)
-        return repr(failure)[:2000]
+        return failure_summary(failure)
     return HANDLED
 
 

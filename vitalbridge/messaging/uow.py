@@ -112,8 +112,8 @@ class UnitOfWork:
         for event, cause in zip(self.events, self._causes, strict=True):
             self._append_to_outbox(event, cause)
         self.use_tenant(self.context.principal.scope)
-        self.written_at = record_audit(self.session, self.context, self.command, ack.id,
-                                       "succeeded")
+        self.written_at = record_audit(self.session, self.context,
+                                       type(self.command).__name__, ack.id, "succeeded")
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
                                  json.dumps(ack.to_json(with_secrets=False)))
@@ -150,13 +150,14 @@ def build_envelope(event: Event, context: CommandContext,
     }
 
 
-def record_audit(session: Session, context: CommandContext, command: Command,
+def record_audit(session: Session, context: CommandContext, what: str,
                  target_id: uuid.UUID | None, outcome: str) -> datetime:
     """Append one audit row in the principal's scope, inside ``session``'s transaction;
-    returns the database's clock as it was written."""
+    returns the database's clock as it was written. ``what``: the command's name, or the
+    operation refused before a command was made (``POST /api/v1/...``)."""
     principal = context.principal
     return session.execute(_AUDIT_ROW, {
         "tenant_id": principal.scope, "id": uuid.uuid4(), "actor_key_id": principal.key_id,
-        "actor_role": principal.role.value, "command": type(command).__name__,
+        "actor_role": principal.role.value, "command": what,
         "target_id": target_id, "outcome": outcome, "request_id": context.request_id,
     }).scalar_one()

@@ -1,0 +1,36 @@
+"""The shipped nginx site keeps patient data out of its logs (hardening, item 2)."""
+
+import re
+from pathlib import Path
+
+NGINX = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
+# Variables that hold the query string: $request (the request line), $request_uri,
+# $args, $query_string and any $arg_<name>.
+QUERY_VARIABLES = re.compile(r"\$(request\b(?!_)|request_uri|args|query_string|arg_\w+)")
+
+
+def _directives(name: str) -> list[str]:
+    text = re.sub(r"#[^\n]*", "", NGINX.read_text())  # comments out
+    return [match.group(1) for match in re.finditer(
+        rf"\b{name}\s+([^;]*);", text, re.DOTALL)]
+
+
+def test_every_server_logs_with_a_format_without_the_query_string():
+    formats = {body.split()[0]: body for body in _directives("log_format")}
+    servers = len(re.findall(r"^\s*server\s*\{", NGINX.read_text(), re.MULTILINE))
+    logs = [body.split() for body in _directives("access_log")]
+    assert len(logs) == servers >= 2  # no server falls back to nginx's "combined"
+    for path, format_name in logs:
+        assert format_name in formats, f"{path} uses {format_name}, not defined here"
+        assert not QUERY_VARIABLES.search(formats[format_name]), formats[format_name]
+
+
+def test_the_error_log_leaves_out_request_lines():
+    assert [body.split()[-1] for body in _directives("error_log")] == ["crit"]
+
+
+def test_the_pattern_catches_the_variables_that_hold_a_query():
+    assert QUERY_VARIABLES.search('"$request" $status')
+    assert QUERY_VARIABLES.search("$request_uri")
+    assert QUERY_VARIABLES.search("$arg_q")
+    assert not QUERY_VARIABLES.search("$request_method $uri $request_time $request_id")
