@@ -36,6 +36,14 @@ class Settings:
     )
     database_replica_url: str = field(default="", metadata={"env": "DATABASE_REPLICA_URL"})
     database_pool_size: int = field(default=5, metadata={"env": "DATABASE_POOL_SIZE"})
+    # Set on the app role by the migrations (ALTER ROLE ... SET), so they bound every
+    # connection it makes: a runaway query, a lock wait, a transaction left open.
+    database_statement_timeout_ms: int = field(
+        default=10_000, metadata={"env": "DATABASE_STATEMENT_TIMEOUT_MS"})
+    database_lock_timeout_ms: int = field(
+        default=3_000, metadata={"env": "DATABASE_LOCK_TIMEOUT_MS"})
+    database_idle_in_transaction_timeout_ms: int = field(
+        default=30_000, metadata={"env": "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS"})
     log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL"})
     max_body_bytes: int = field(default=1_048_576, metadata={"env": "MAX_BODY_BYTES"})
     api_key_pepper: str = field(default="", metadata={"env": "API_KEY_PEPPER"})

@@ -70,6 +70,41 @@ def revoke_relay_access(table: str) -> None:
     op.execute(f'REVOKE ALL ON "{table}" FROM "{relay_role}"')
 
 
+def app_role_timeouts() -> dict[str, int]:
+    """The app role's timeouts from the settings: PostgreSQL parameter -> milliseconds."""
+    settings = current_app.config["SETTINGS"]
+    return {"statement_timeout": settings.database_statement_timeout_ms,
+            "lock_timeout": settings.database_lock_timeout_ms,
+            "idle_in_transaction_session_timeout":
+                settings.database_idle_in_transaction_timeout_ms}
+
+
+def set_app_role_timeouts(reset: bool = False) -> None:
+    """Set (or reset) each timeout on the app role in this database only.
+
+    ``ALTER ROLE ... IN DATABASE ... SET`` needs CREATEROLE: an owner without it gets a
+    WARNING naming the statements for a superuser to run, and the migration goes on.
+    """
+    app_role, _ = _roles()
+    changes = " ".join(
+        f"EXECUTE format('ALTER ROLE %I IN DATABASE %I {_change(name, ms, reset)}', "
+        f"'{app_role}', current_database());"
+        for name, ms in app_role_timeouts().items())
+    op.execute(f"""
+        DO $$ BEGIN
+          {changes}
+        EXCEPTION WHEN insufficient_privilege THEN
+          RAISE WARNING 'VitalBridge: the app role''s timeouts are unchanged (no '
+                        'CREATEROLE); a superuser can run ALTER ROLE {app_role} IN DATABASE '
+                        '% SET ... (see migrations/0017_app_role_timeouts.py)',
+                        current_database();
+        END $$""")
+
+
+def _change(name: str, ms: int, reset: bool) -> str:
+    return f"RESET {name}" if reset else f"SET {name} = {int(ms)}"
+
+
 def service_roles() -> tuple[str, str]:
     """The roles the services log in as: the app's and the relay's."""
     return _roles()

@@ -11,7 +11,7 @@ import sqlalchemy.exc
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
-from vitalbridge.messaging.errors import DomainError
+from vitalbridge.messaging.errors import DomainError, failure_summary
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ def _detail(status: int, errors: Mapping[str, list[str]], description: str | Non
 def _unexpected_error(error: Exception) -> Response:
     if _bad_data(error):
         return _unstorable_input(error)
+    if _caused_by(error, _TIMED_OUT):
+        return _timed_out(error)
     log.exception("unhandled error", exc_info=error)
     return problem(500, "Internal Server Error",
                    "The server failed to handle this request; it has been logged.")
@@ -92,17 +94,36 @@ def _unexpected_error(error: Exception) -> Response:
 _BAD_DATA = (UnicodeEncodeError, psycopg.DataError, sqlalchemy.exc.DataError)
 
 
+# The app role's statement_timeout or lock_timeout ran out (migrations/0017): the
+# database is busy or something holds a lock; a retry later may pass.
+_TIMED_OUT = (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+RETRY_AFTER_TIMEOUT_SECONDS = 2
+
+
 def _bad_data(error: BaseException) -> bool:
+    return _caused_by(error, _BAD_DATA)
+
+
+def _caused_by(error: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
     # Only explicit causes (SQLAlchemy raises its wrapper "from" the driver's error): an
     # exception merely raised while handling a DataError is another failure, a 500.
     seen: set[int] = set()
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:  # a chain may loop
-        if isinstance(cause, _BAD_DATA):
+        if isinstance(cause, kinds):
             return True
         seen.add(id(cause))
         cause = cause.__cause__
     return False
+
+
+def _timed_out(error: Exception) -> Response:
+    # By class and SQLSTATE only: the message may quote the statement's values.
+    log.warning("database timeout", extra={"error": failure_summary(error)})
+    return problem(503, "Service Unavailable", "The database did not answer in time (a "
+                   "statement or a lock wait ran out); nothing was changed. Retry later.",
+                   type_="database-timeout",
+                   headers={"Retry-After": str(RETRY_AFTER_TIMEOUT_SECONDS)})
 
 
 def _unstorable_input(error: Exception) -> Response:

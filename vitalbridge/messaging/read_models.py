@@ -130,6 +130,7 @@ ON CONFLICT (tenant_id, read_model) DO UPDATE
        applied_at = now()
 RETURNING c.rebuilding_since IS NOT NULL
 """)
+_WAIT_FOR_LOCKS = text("SELECT set_config('lock_timeout', '0', true)")
 _REMEMBER = text("""
 INSERT INTO read_model_pending_keys (tenant_id, read_model, key)
 SELECT :tenant, :name, unnest(CAST(:keys AS text[]))
@@ -142,6 +143,9 @@ def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, A
     """Apply one tenant's delivered events: checkpoint, keys, recompute, replace."""
     tenant_id = uow.acting_tenant
     last = envelopes[-1]
+    # The checkpoint's lock may be held by a rebuild's swap, for as long as it takes:
+    # wait for it rather than fail at the app role's lock_timeout and retry.
+    uow.session.execute(_WAIT_FOR_LOCKS)
     rebuilding = uow.session.execute(_TOUCH, {
         "tenant": tenant_id, "name": model.name, "event": last["id"],
         "event_at": last["occurred_at"]}).scalar_one()

@@ -149,6 +149,10 @@ def _swap(db: Database, queries: QueryBus, model: ReadModel, tenant_id: uuid.UUI
     return rows, len(late)
 
 
+_NO_TIMEOUTS = text("SELECT set_config('statement_timeout', '0', true), "
+                    "set_config('lock_timeout', '0', true)")
+
+
 def _clear_staging(session: Session, model: ReadModel, tenant_id: uuid.UUID) -> None:
     session.execute(text(f'DELETE FROM "{model.staging.name}" WHERE tenant_id = :tenant'),
                     {"tenant": tenant_id})
@@ -162,4 +166,7 @@ def _reader(session: Session, queries: QueryBus, tenant_id: uuid.UUID) -> Reader
 def _transaction(db: Database, tenant_id: uuid.UUID) -> Iterator[Session]:
     with db.sessions() as session, session.begin():
         set_tenant(session, tenant_id)
+        # An operator's long job: the app role's request timeouts (migrations/0017) would
+        # cut a swap of a million rows, or its wait for the relay's apply to finish.
+        session.execute(_NO_TIMEOUTS)
         yield session
