@@ -138,14 +138,19 @@ ON CONFLICT DO NOTHING
 """)
 
 
+def wait_for_checkpoint_locks(session: Session) -> None:
+    """Lift the app role's lock_timeout in this transaction: a checkpoint's lock may be
+    held by a rebuild's swap for as long as it takes, and waiting beats failing and
+    retrying."""
+    session.execute(_WAIT_FOR_LOCKS)
+
+
 def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, Any]],
                 uow: UnitOfWork) -> None:
     """Apply one tenant's delivered events: checkpoint, keys, recompute, replace."""
     tenant_id = uow.acting_tenant
     last = envelopes[-1]
-    # The checkpoint's lock may be held by a rebuild's swap, for as long as it takes:
-    # wait for it rather than fail at the app role's lock_timeout and retry.
-    uow.session.execute(_WAIT_FOR_LOCKS)
+    wait_for_checkpoint_locks(uow.session)
     rebuilding = uow.session.execute(_TOUCH, {
         "tenant": tenant_id, "name": model.name, "event": last["id"],
         "event_at": last["occurred_at"]}).scalar_one()
