@@ -24,6 +24,7 @@ from vitalbridge.http import (
     metrics,
     problems,
     request_id,
+    security_headers,
 )
 from vitalbridge.http.audit import blueprint as audit_api
 from vitalbridge.http.events import blueprint as events_api
@@ -72,6 +73,7 @@ def _register_migrations(app: Flask) -> None:
 
 def _register_http(app: Flask) -> None:
     request_id.init_request_ids(app)
+    security_headers.init_security_headers(app)
     content_type.init_content_type_check(app)
     conditional.init_conditional_reads(app)
     api = error_docs.ProblemApi(app)  # errors documented as problem+json

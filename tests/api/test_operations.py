@@ -89,3 +89,19 @@ def test_docs_page_loads_only_local_assets(client):
     assert len(assets) == 3
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+# Security headers (hardening, item 7) -----------------------------------------------
+
+
+def test_every_answer_says_nosniff_and_authenticated_ones_are_not_stored(client, tenant):
+    authenticated = client.get("/api/v1/providers", headers=bearer(tenant.admin_key))
+    refused = client.get("/api/v1/providers", headers={"Authorization": "Bearer nonsense"})
+    anonymous = client.get("/health/live")
+    assert authenticated.status_code == 200
+    assert refused.status_code == 401
+    for response in (authenticated, refused, anonymous):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert authenticated.headers["Cache-Control"] == "no-store"
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert "no-store" not in anonymous.headers.get("Cache-Control", "")

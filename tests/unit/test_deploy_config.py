@@ -34,3 +34,8 @@ def test_the_pattern_catches_the_variables_that_hold_a_query():
     assert QUERY_VARIABLES.search("$request_uri")
     assert QUERY_VARIABLES.search("$arg_q")
     assert not QUERY_VARIABLES.search("$request_method $uri $request_time $request_id")
+
+
+def test_the_tls_server_sends_hsts():
+    assert re.search(r'^\s*add_header Strict-Transport-Security "max-age=\d{8,}[^"]*" always;',
+                     NGINX.read_text(), re.MULTILINE)
