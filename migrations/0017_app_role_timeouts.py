@@ -5,7 +5,8 @@ role itself, in this database (ALTER ROLE ... IN DATABASE ... SET), from DATABAS
 DATABASE_LOCK_TIMEOUT_MS (3 s) and DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS (30 s) as
 they are when this migration runs (to change them later: the same statement, or
 downgrade to 0016 and upgrade again). A request whose statement runs out answers 503.
-Rebuilds, the operator's long job, lift the first two in their own transactions.
+Rebuilds, and the relay's applies and the report roll that wait on their locks, lift
+the first two in their own transactions.
 
 Revision ID: 0017_app_role_timeouts
 Revises: 0016_audit_append_only

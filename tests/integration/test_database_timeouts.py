@@ -4,12 +4,17 @@ holding for every connection of the role, and a request that runs into one answe
 A database of its own, migrated with timeouts short enough to run into in a test.
 """
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests import database
+from tests.factories import TenantFactory
+from tests.patient_factories import PatientFactory
+from tests.read_model_helpers import assert_read_models_match, catch_up, rebuild
 from vitalbridge import create_app
 from vitalbridge.services import services
 
@@ -80,3 +85,56 @@ def test_the_owner_is_not_bounded(timed_app):
             assert conn.scalar(text("SHOW statement_timeout")) == "0"
     finally:
         owner.dispose()
+
+
+# What must wait through a lock longer than the role's lock_timeout -------------------
+
+
+def _checkpoints_locked_for(app, tenant_id, seconds: float):
+    """Hold the tenant's read-model checkpoints (as a rebuild's swap or a relay's apply
+    would) for ``seconds`` in another thread; returns the thread's future."""
+    owner = create_engine(app.config["SETTINGS"].database_url)
+    held = threading.Event()
+
+    def hold() -> None:
+        try:
+            with owner.connect() as conn, conn.begin():
+                conn.execute(text("SELECT 1 FROM read_model_checkpoints "
+                                  "WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id})
+                held.set()
+                time.sleep(seconds)
+        finally:
+            owner.dispose()
+
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(hold)
+    pool.shutdown(wait=False)
+    assert held.wait(5)
+    return future
+
+
+def test_a_rebuild_waits_for_a_checkpoint_lock_past_the_lock_timeout(timed_app):
+    with timed_app.app_context():
+        tenant = TenantFactory()
+    catch_up(timed_app)
+    holder = _checkpoints_locked_for(timed_app, tenant.id, 0.8)  # 4 x the lock_timeout
+    rebuild(timed_app, tenant.id, "patient_summaries")
+    holder.result(timeout=5)
+    assert_read_models_match(timed_app, tenant.id)
+
+
+def test_the_relays_apply_waits_for_a_checkpoint_lock_past_the_lock_timeout(timed_app):
+    with timed_app.app_context():
+        tenant = TenantFactory()
+        catch_up(timed_app)
+        PatientFactory(tenant_id=tenant.id)
+    holder = _checkpoints_locked_for(timed_app, tenant.id, 0.8)
+    catch_up(timed_app)
+    holder.result(timeout=5)
+    owner = create_engine(timed_app.config["SETTINGS"].database_url)
+    try:
+        with owner.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM parked_deliveries")) == 0
+    finally:
+        owner.dispose()
+    assert_read_models_match(timed_app, tenant.id)

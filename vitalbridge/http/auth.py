@@ -56,7 +56,7 @@ def requires(*roles: Role) -> Callable[[F], F]:
 
 
 def _refuse(principal: Principal, roles: tuple[Role, ...], path_args: dict[str, Any]) -> None:
-    """403. A refused command (any method but GET and HEAD) leaves an audit row, as a
+    """403. A refused command (any method but GET, HEAD, OPTIONS) leaves an audit row, as a
     handler's refusals do: the trail shows who tried what on which resource."""
     refused = PermissionDenied(f"The role '{principal.role.value}' may not do this; "
                                f"allowed: {', '.join(r.value for r in roles)}.")

@@ -130,7 +130,8 @@ ON CONFLICT (tenant_id, read_model) DO UPDATE
        applied_at = now()
 RETURNING c.rebuilding_since IS NOT NULL
 """)
-_WAIT_FOR_LOCKS = text("SELECT set_config('lock_timeout', '0', true)")
+_NO_REQUEST_TIMEOUTS = text("SELECT set_config('statement_timeout', '0', true), "
+                            "set_config('lock_timeout', '0', true)")
 _REMEMBER = text("""
 INSERT INTO read_model_pending_keys (tenant_id, read_model, key)
 SELECT :tenant, :name, unnest(CAST(:keys AS text[]))
@@ -138,11 +139,12 @@ ON CONFLICT DO NOTHING
 """)
 
 
-def wait_for_checkpoint_locks(session: Session) -> None:
-    """Lift the app role's lock_timeout in this transaction: a checkpoint's lock may be
-    held by a rebuild's swap for as long as it takes, and waiting beats failing and
-    retrying."""
-    session.execute(_WAIT_FOR_LOCKS)
+def lift_request_timeouts(session: Session) -> None:
+    """Lift the app role's statement and lock timeouts (migrations/0017, meant for
+    requests) in this transaction, for the background work on read models: a rebuild's
+    swap of a million rows, and the applies and rolls that wait on a checkpoint's lock
+    while it runs (waiting beats failing and retrying)."""
+    session.execute(_NO_REQUEST_TIMEOUTS)
 
 
 def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, Any]],
@@ -150,7 +152,7 @@ def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, A
     """Apply one tenant's delivered events: checkpoint, keys, recompute, replace."""
     tenant_id = uow.acting_tenant
     last = envelopes[-1]
-    wait_for_checkpoint_locks(uow.session)
+    lift_request_timeouts(uow.session)
     rebuilding = uow.session.execute(_TOUCH, {
         "tenant": tenant_id, "name": model.name, "event": last["id"],
         "event_at": last["occurred_at"]}).scalar_one()

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from vitalbridge.db import Database, set_tenant
 from vitalbridge.messaging.bus import QueryBus
 from vitalbridge.messaging.messages import Principal
-from vitalbridge.messaging.read_models import Reader, ReadModel, refresh
+from vitalbridge.messaging.read_models import Reader, ReadModel, lift_request_timeouts, refresh
 
 PAGE_SIZE = 1000
 _LOCK_NAMESPACE = 0x76_62_72_6D  # "vbrm": the advisory locks of read-model rebuilds
@@ -149,10 +149,6 @@ def _swap(db: Database, queries: QueryBus, model: ReadModel, tenant_id: uuid.UUI
     return rows, len(late)
 
 
-_NO_TIMEOUTS = text("SELECT set_config('statement_timeout', '0', true), "
-                    "set_config('lock_timeout', '0', true)")
-
-
 def _clear_staging(session: Session, model: ReadModel, tenant_id: uuid.UUID) -> None:
     session.execute(text(f'DELETE FROM "{model.staging.name}" WHERE tenant_id = :tenant'),
                     {"tenant": tenant_id})
@@ -166,7 +162,5 @@ def _reader(session: Session, queries: QueryBus, tenant_id: uuid.UUID) -> Reader
 def _transaction(db: Database, tenant_id: uuid.UUID) -> Iterator[Session]:
     with db.sessions() as session, session.begin():
         set_tenant(session, tenant_id)
-        # An operator's long job: the app role's request timeouts (migrations/0017) would
-        # cut a swap of a million rows, or its wait for the relay's apply to finish.
-        session.execute(_NO_TIMEOUTS)
+        lift_request_timeouts(session)  # an operator's long job
         yield session

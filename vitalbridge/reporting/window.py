@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from vitalbridge.db import Database, set_tenant
 from vitalbridge.messaging.bus import QueryBus
 from vitalbridge.messaging.messages import Principal
-from vitalbridge.messaging.read_models import Reader, refresh, wait_for_checkpoint_locks
+from vitalbridge.messaging.read_models import Reader, lift_request_timeouts, refresh
 from vitalbridge.provider.messages import FindProviders
 from vitalbridge.reporting import read_model_tables as tables
 from vitalbridge.reporting.read_models import ONE_DAY, ProviderDays, day_key, set_window, today
@@ -63,7 +63,7 @@ def roll_windows(db: Database, every_tenant: Engine, queries: QueryBus,
 def _roll(session: Session, queries: QueryBus, model: ProviderDays,
           tenant_id: uuid.UUID) -> int | None:
     """One tenant's roll; the number of dates added, None when skipped."""
-    wait_for_checkpoint_locks(session)
+    lift_request_timeouts(session)
     rebuilding = session.scalar(_LOCK, {"tenant": tenant_id, "name": model.name})
     window = session.execute(select(tables.provider_day_window)).one_or_none()
     if rebuilding is None or rebuilding or window is None:
