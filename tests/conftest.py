@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import create_engine, event, text
 from tests import database
 from tests.factories import PlatformKeyFactory, TenantFactory
 from vitalbridge import create_app
+from vitalbridge.http.pagination import seal_cursor
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +92,14 @@ def other_tenant(app: Flask):  # type: ignore[no-untyped-def]
 def bearer(key: str) -> dict[str, str]:
     """The Authorization header for ``key``."""
     return {"Authorization": f"Bearer {key}"}
+
+
+def forged_cursor(app: Flask, sort_key: object) -> str:
+    """A cursor sealed with the app's own key around ``sort_key`` (JSON of it, or raw
+    bytes): what someone holding the key could forge, to test the checks behind it."""
+    raw = sort_key if isinstance(sort_key, bytes) else json.dumps(sort_key).encode()
+    with app.app_context():
+        return seal_cursor(raw)
 
 
 @contextlib.contextmanager

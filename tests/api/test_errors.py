@@ -1,9 +1,14 @@
 """Every error is RFC 9457 problem+json, with no stack trace (acceptance 5)."""
 
+import uuid
+
 import pytest
 
 from tests.conftest import bearer
 from vitalbridge import create_app
+from vitalbridge.tenant import queries as tenant_queries
+from vitalbridge.tenant.messages import format_api_key
+from vitalbridge.tenant.secrets import secret_matches
 
 PROBLEM = "application/problem+json"
 
@@ -125,3 +130,27 @@ def test_422_title_follows_rfc_9110(client, platform_key):
     body = assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key),
                                       json={}), 422)
     assert body["title"] == "Unprocessable Content"
+
+
+def _unknown_key(tenant_id):
+    return format_api_key(tenant_id, uuid.uuid4(), "0" * 48)
+
+
+@pytest.mark.parametrize("which", ["unknown-tenant-key", "unknown-platform-key",
+                                   "wrong-secret", "unknown-key-of-a-real-tenant"])
+def test_every_refused_key_costs_one_secret_comparison(client, tenant, monkeypatch, which):
+    # Timing must not tell which key ids exist: an unknown id's secret is hashed and
+    # compared like a real key's wrong one.
+    compared = []
+
+    def counting(secret, stored_hash):
+        compared.append(stored_hash)
+        return secret_matches(secret, stored_hash)
+
+    monkeypatch.setattr(tenant_queries, "secret_matches", counting)
+    key = {"unknown-tenant-key": _unknown_key(uuid.uuid4()),
+           "unknown-platform-key": _unknown_key(None),
+           "wrong-secret": tenant.admin_key[:-4] + "0000",
+           "unknown-key-of-a-real-tenant": _unknown_key(tenant.id)}[which]
+    assert_problem(client.get("/api/v1/api-keys", headers=bearer(key)), 401)
+    assert len(compared) == 1

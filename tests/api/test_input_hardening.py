@@ -6,8 +6,6 @@ names that are not zones, misspelt or empty query arguments, malformed JSON and 
 windows: each through HTTP, on the endpoints where a review saw it go wrong.
 """
 
-import base64
-import json
 import uuid
 from datetime import UTC, timedelta
 
@@ -17,12 +15,11 @@ from marshmallow import ValidationError, fields
 from sqlalchemy import create_engine, text
 
 from tests.appointment_factories import AppointmentFactory, next_monday
-from tests.conftest import bearer
+from tests.conftest import bearer, forged_cursor
 from tests.patient_factories import PatientFactory
 from tests.provider_factories import ProviderFactory
 from tests.schedule_factories import LeaveRequestFactory, WorkingHoursFactory
 from vitalbridge import create_app
-from vitalbridge.http.pagination import encode_cursor
 from vitalbridge.http.validators import InputSchema, QueryArgs
 
 NUL, SURROGATE = "\u0000", "\ud800"
@@ -149,8 +146,8 @@ def test_a_patient_name_still_collapses_pasted_whitespace(client, tenant):
     assert read.json["given_name"] == "Mary Ann"
 
 
-def test_a_forged_cursor_carrying_nul_is_422(client, tenant):
-    cursor = encode_cursor(["Lee\x00", "Ann", uuid.uuid4()])
+def test_a_forged_cursor_carrying_nul_is_422(app, client, tenant):
+    cursor = forged_cursor(app, ["Lee\x00", "Ann", str(uuid.uuid4())])
     response = client.get(f"/api/v1/providers?cursor={cursor}", headers=bearer(tenant.admin_key))
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
@@ -169,9 +166,9 @@ FORGED_SORT_KEYS = [
 
 @pytest.mark.parametrize("sort_key", FORGED_SORT_KEYS, ids=repr)
 @pytest.mark.parametrize("path", PAGED_LISTS)
-def test_a_forged_cursor_of_any_shape_is_422_on_every_list(client, tenant, path, sort_key):
-    raw = json.dumps(sort_key).encode()
-    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def test_a_forged_cursor_of_any_shape_is_422_on_every_list(app, client, tenant, path,
+                                                           sort_key):
+    cursor = forged_cursor(app, sort_key)
     joiner = "&" if "?" in path else "?"
     response = client.get(f"/api/v1{path}{joiner}cursor={cursor}",
                           headers=bearer(tenant.admin_key))
@@ -179,23 +176,22 @@ def test_a_forged_cursor_of_any_shape_is_422_on_every_list(client, tenant, path,
 
 
 @pytest.mark.parametrize("path", ["/appointments", "/leave-requests", "/api-keys", "/audit"])
-def test_a_cursor_timestamp_without_offset_is_422(client, tenant, path):
-    cursor = encode_cursor(["2025-01-01T00:00:00", uuid.uuid4()])
+def test_a_cursor_timestamp_without_offset_is_422(app, client, tenant, path):
+    cursor = forged_cursor(app, ["2025-01-01T00:00:00", str(uuid.uuid4())])
     response = client.get(f"/api/v1{path}?cursor={cursor}", headers=bearer(tenant.admin_key))
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
 
 @pytest.mark.parametrize("raw", ["[NaN, \"%s\"]", "[Infinity, \"%s\"]", "[-Infinity, \"%s\"]"])
-def test_a_search_cursor_score_must_be_a_finite_number(client, tenant, raw):
-    sort_key = (raw % uuid.uuid4()).encode()
-    cursor = base64.urlsafe_b64encode(sort_key).decode().rstrip("=")
+def test_a_search_cursor_score_must_be_a_finite_number(app, client, tenant, raw):
+    cursor = forged_cursor(app, (raw % uuid.uuid4()).encode())
     response = client.get(f"/api/v1/patients?q=lee&cursor={cursor}",
                           headers=bearer(tenant.admin_key))
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
 
-def test_a_forged_cursor_of_the_tenants_list_is_422(client, platform_key):
-    cursor = encode_cursor([1, "b"])
+def test_a_forged_cursor_of_the_tenants_list_is_422(app, client, platform_key):
+    cursor = forged_cursor(app, [1, "b"])
     response = client.get(f"/api/v1/tenants?cursor={cursor}", headers=bearer(platform_key))
     assert problem(response)["errors"] == {"cursor": ["Invalid cursor."]}
 
@@ -588,12 +584,36 @@ LONG_INTEGER = '{"given_name": ' + "9" * 5_000 + "}"
 
 @pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT, LONG_INTEGER],
                          ids=["deep-array", "deep-object", "long-integer"])
-@pytest.mark.parametrize("path", ["/api/v1/providers",
-                                  f"/api/v1/appointments/{uuid.uuid4()}/check-in"])
-def test_json_that_python_cannot_load_is_400(client, tenant, body, path):
+def test_json_that_python_cannot_load_is_400(client, tenant, body):
     headers = bearer(tenant.admin_key) | {"Content-Type": "application/json",
                                           "Idempotency-Key": "deep-1"}
-    response = client.post(path, data=body, headers=headers)
+    response = client.post("/api/v1/providers", data=body, headers=headers)
     answer = problem(response, status=400)
     assert answer["type"].endswith("malformed-request")
     assert answer["errors"] == {"json": ["Nested too deeply, or a number too long to read."]}
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT, LONG_INTEGER],
+                         ids=["deep-array", "deep-object", "long-integer"])
+def test_a_command_without_a_body_ignores_one_it_cannot_load(client, tenant, body):
+    # Check-in reads no body, so none is parsed; the idempotency fingerprint hashes it raw.
+    headers = bearer(tenant.admin_key) | {"Content-Type": "application/json",
+                                          "Idempotency-Key": "deep-1"}
+    response = client.post(f"/api/v1/appointments/{uuid.uuid4()}/check-in", data=body,
+                           headers=headers)
+    assert problem(response, status=404)["type"].endswith("not-found")
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, LONG_INTEGER, "{not json"],
+                         ids=["deep-array", "long-integer", "malformed"])
+@pytest.mark.parametrize("authorization", [None, "Bearer vb_live_unknown_key",
+                                           "Bearer not-a-key"],
+                         ids=["no-key", "unknown-key", "malformed-key"])
+def test_a_body_is_read_only_after_the_key_is_accepted(client, body, authorization):
+    # A caller without a valid key learns nothing of the body and costs no JSON parse:
+    # the answer is the key's 401, not the body's 400.
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    response = client.post("/api/v1/providers", data=body, headers=headers)
+    assert problem(response, status=401)["type"].endswith("unauthenticated")

@@ -1,5 +1,6 @@
 """Patients through HTTP: register, update, read, list; rules, roles, events, isolation."""
 
+import base64
 import re
 import threading
 import uuid
@@ -512,3 +513,24 @@ def test_a_list_cursor_is_refused_by_a_search(client, app, tenant):
     response = client.get(f"/api/v1/patients?q=ana&cursor={cursor}", headers=headers)
     assert response.status_code == 422
     assert "cursor" in response.json["errors"]
+
+
+def test_list_cursors_carry_no_readable_name_even_for_the_longest_names(client, app, tenant):
+    # A cursor sits in URLs (logs, proxies, histories); a plain list's sort key is a name.
+    longest = "\U00020000" * 100  # 4 bytes in UTF-8: the widest a sort key gets
+    with app.app_context():
+        for given, family in [("Ann", "Lee"), (longest, longest), ("Bo", "Lee")]:
+            PatientFactory(tenant_id=tenant.id, given_name=given, family_name=family)
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/patients?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url, headers=bearer(tenant.admin_key))
+        assert response.status_code == 200, response.json
+        seen += [p["given_name"] for p in response.json["items"]]
+        cursor = response.json["next_cursor"]
+        if cursor is None:
+            break
+        readable = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        assert b"lee" not in readable
+        assert "\U00020000".encode() not in readable
+    assert seen == ["Ann", "Bo", longest]

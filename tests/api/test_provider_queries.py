@@ -4,10 +4,9 @@ import uuid
 
 import pytest
 
-from tests.conftest import bearer
+from tests.conftest import bearer, forged_cursor
 from tests.factories import ApiKeyFactory
 from tests.provider_factories import ProviderFactory
-from vitalbridge.http.pagination import encode_cursor
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.provider.messages import FindProviders, GetProvider
 
@@ -119,9 +118,9 @@ def test_bad_list_arguments_are_422(client, tenant, query):
     assert response.json["errors"]
 
 
-def test_a_cursor_of_another_shape_is_422(client, tenant, providers):
+def test_a_cursor_of_another_shape_is_422(app, client, tenant, providers):
     for values in (["García", "José"], [1, 2, str(uuid.uuid4())], ["a", "b", "not-a-uuid"]):
-        response = client.get(f"/api/v1/providers?cursor={encode_cursor(values)}",
+        response = client.get(f"/api/v1/providers?cursor={forged_cursor(app, values)}",
                               headers=bearer(tenant.admin_key))
         assert response.status_code == 422
         assert "cursor" in response.json["errors"]

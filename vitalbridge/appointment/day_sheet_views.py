@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 
 from vitalbridge.appointment.day_sheet_schemas import DaySheetArgs, DaySheetPageSchema
 from vitalbridge.appointment.messages import AppointmentStatus, DaySheetPage, GetDaySheet
 from vitalbridge.appointment.read_models import DAY_SHEET, PATIENT_SUMMARIES
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.consistency import await_read_models
 from vitalbridge.http.error_docs import read_model_answer
 from vitalbridge.http.pagination import encode_cursor, timestamp_id_cursor

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 
 from vitalbridge.appointment.dates import age_on
 from vitalbridge.appointment.messages import (
@@ -28,6 +27,7 @@ from vitalbridge.appointment.patient_schemas import (
 from vitalbridge.appointment.read_models import DAY_SHEET, PATIENT_SUMMARIES
 from vitalbridge.appointment.schemas import AppointmentPageSchema
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.consistency import await_read_models
 from vitalbridge.http.error_docs import read_model_answer
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 
 from vitalbridge.appointment import schemas
 from vitalbridge.appointment.handlers import (
@@ -42,6 +41,7 @@ from vitalbridge.appointment.messages import (
 )
 from vitalbridge.appointment.names import display_name, with_names
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from vitalbridge.http.auth import requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.pagination import PageArgs, PageSchema, page_response, timestamp_id_cursor
 from vitalbridge.http.queries import ask
 from vitalbridge.http.render import UtcDateTime

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
-from flask_smorest import Blueprint
 
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.error_docs import problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role

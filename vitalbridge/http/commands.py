@@ -87,7 +87,7 @@ def request_fingerprint() -> str:
     raw = request.get_data(cache=True)
     try:
         body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")) if raw else ""
-    except (ValueError, RecursionError):  # content_type.py refuses such bodies first
+    except (ValueError, RecursionError):  # the view's parser (blueprint.py) refused them first
         body = raw.decode("utf-8", "replace")
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 

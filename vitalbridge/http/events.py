@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from vitalbridge.http.auth import current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.validators import QueryArgs, Text
 from vitalbridge.messaging.feed import EventPage, ListEvents
 from vitalbridge.messaging.messages import Role

@@ -1,8 +1,15 @@
-"""Keyset pagination: ``?limit=&cursor=``, with an opaque cursor of the last sort key."""
+"""Keyset pagination: ``?limit=&cursor=``, with an opaque cursor of the last sort key.
+
+A cursor is the page's last sort key, encrypted and authenticated (Fernet, keyed from
+API_KEY_PEPPER): a sort key can be a patient's name, and URLs end up in logs, browser
+histories and proxies, so it must not be readable there; and a cursor this API did not
+issue is refused before any of it reaches a query.
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import uuid
@@ -10,6 +17,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
 from marshmallow import Schema, fields, validate
 
 from vitalbridge.http.validators import QueryArgs, Text, storable
@@ -18,6 +29,9 @@ from vitalbridge.messaging.messages import to_json_value
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# The longest sort key (a 200-character name of 4-byte characters, and an id) encrypts to
+# about 1,210 characters; URLs stay well inside gunicorn's request-line limit.
+MAX_CURSOR_LENGTH = 1500
 
 
 class PageArgs(QueryArgs):
@@ -26,7 +40,7 @@ class PageArgs(QueryArgs):
     limit = fields.Integer(load_default=DEFAULT_LIMIT,
                            validate=validate.Range(min=1, max=MAX_LIMIT),
                            metadata={"description": "Page size, 1 to 200 (default 50)."})
-    cursor = Text(load_default=None, validate=validate.Length(max=500),
+    cursor = Text(load_default=None, validate=validate.Length(max=MAX_CURSOR_LENGTH),
                   metadata={"description": "next_cursor of the previous page."})
 
 
@@ -41,8 +55,8 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if cursor is None:
         return None
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
-    except ValueError:
+        decoded = json.loads(_cipher().decrypt(_padded(cursor)))
+    except (InvalidToken, ValueError):
         decoded = None
     if not isinstance(decoded, list) or not all(_storable(value) for value in decoded):
         raise InvalidCommand("The cursor is not one this API issued.",
@@ -57,8 +71,32 @@ def _storable(value: Any) -> bool:
 
 def encode_cursor(sort_key: Sequence[Any]) -> str:
     """An opaque cursor for the page after the row with ``sort_key``."""
-    raw = json.dumps([to_json_value(v) for v in sort_key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    raw = json.dumps([to_json_value(v) for v in sort_key], separators=(",", ":"),
+                     ensure_ascii=False)
+    return seal_cursor(raw.encode())
+
+
+def seal_cursor(raw: bytes) -> str:
+    """``raw`` encrypted as a cursor (tests use it to forge what a leaked key could)."""
+    return _cipher().encrypt(raw).decode().rstrip("=")
+
+
+def _padded(cursor: str) -> bytes:
+    # Cursors travel without base64's "=" padding (one less character to escape).
+    return cursor.encode() + b"=" * (-len(cursor) % 4)
+
+
+def _cipher() -> Fernet:
+    return _cipher_for(current_app.config["SETTINGS"].api_key_pepper)
+
+
+@functools.lru_cache(maxsize=4)
+def _cipher_for(pepper: str) -> Fernet:
+    # A key of its own, derived from the pepper: one secret to manage, and a cursor key
+    # that reveals nothing about the key of the API-key hashes.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"vitalbridge page cursors").derive(pepper.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def page_response(items: Sequence[Any], limit: int,

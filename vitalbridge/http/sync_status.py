@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from vitalbridge.http.auth import requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.consistency import MetaSchema
 from vitalbridge.http.queries import ask
 from vitalbridge.http.render import UtcDateTime

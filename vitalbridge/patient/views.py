@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 
 from vitalbridge.appointment.messages import ProviderHasPatient
 from vitalbridge.http.auth import current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import (

@@ -9,10 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 
 from vitalbridge.appointment.messages import AppointmentPeriods, AppointmentSpan
 from vitalbridge.http.auth import requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.consistency import await_read_models
 from vitalbridge.http.error_docs import read_model_answer
 from vitalbridge.http.pagination import cursor_values, encode_cursor, text_value, uuid_value

@@ -13,11 +13,11 @@ from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from vitalbridge.appointment.messages import BusyPeriods, BusyTimes
 from vitalbridge.http.auth import TENANT_ROLES, current_principal, requires
+from vitalbridge.http.blueprint import Blueprint
 from vitalbridge.http.commands import expected_version, send_command
 from vitalbridge.http.error_docs import conditional, conflicts, if_match
 from vitalbridge.http.pagination import page_response, timestamp_id_cursor

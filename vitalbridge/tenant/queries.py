@@ -23,19 +23,30 @@ from vitalbridge.tenant.secrets import secret_matches
 
 
 def authenticate_api_key(query: AuthenticateApiKey, ctx: ReadContext) -> Principal | None:
-    """The principal a key stands for; None when unknown, revoked or wrong."""
+    """The principal a key stands for; None when unknown, revoked or wrong.
+
+    The secret's hash is computed and compared whether the key exists or not, so the
+    answer takes as long for an unknown id as for a wrong secret: timing tells a caller
+    nothing about which key ids exist.
+    """
     key = query.key
     if key.tenant_id is None:
         platform = ctx.session.get(PlatformKey, key.key_id)
-        if platform is None or platform.revoked_at or not secret_matches(
-                key.secret, platform.secret_hash):
+        matches = secret_matches(key.secret, platform.secret_hash if platform else NO_KEY)
+        if platform is None or platform.revoked_at or not matches:
             return None
         return Principal(role=Role.PLATFORM_ADMIN, key_id=platform.id)
     row = ctx.session.execute(_TENANT_KEY, {"tenant": key.tenant_id, "id": key.key_id}).first()
-    if row is None or row.revoked_at or not secret_matches(key.secret, row.secret_hash):
+    matches = secret_matches(key.secret, row.secret_hash if row else NO_KEY)
+    if row is None or row.revoked_at or not matches:
         return None
     return Principal(role=Role(row.role), tenant_id=key.tenant_id, key_id=key.key_id,
                      provider_id=row.provider_id)
+
+
+# What an unknown key's secret is compared with: the length of a stored hash, and never
+# equal to one (an HMAC-SHA256 is hex digits).
+NO_KEY = "-" * 64
 
 
 # Every authenticated request asks this: a prepared column read, no ORM object to build.
