@@ -7,10 +7,12 @@ commands can change the environment before building an app.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import limits
 from sqlalchemy.engine import make_url
 
 ENVIRONMENTS = ("development", "testing", "production")
@@ -67,6 +69,17 @@ class Settings:
         default=400, metadata={"env": "REPORT_WINDOW_PAST_DAYS"})
     report_window_future_days: int = field(
         default=200, metadata={"env": "REPORT_WINDOW_FUTURE_DAYS"})
+    # Abuse limits (vitalbridge/http/rate_limits.py), as "N/second|minute|hour".
+    rate_limit_commands: str = field(default="600/minute", metadata={"env": "RATE_LIMIT_COMMANDS"})
+    rate_limit_failed_auth: str = field(
+        default="30/minute", metadata={"env": "RATE_LIMIT_FAILED_AUTH"})
+    # Shared rate-limit counts for every worker and host; unset: each process counts alone.
+    redis_url: str = field(default="", metadata={"env": "REDIS_URL"})
+    # How many proxies in front set X-Forwarded-For/-Proto (nginx: 1). The client address
+    # of the failed-authentication limit is read through them.
+    trusted_proxy_hops: int = field(default=0, metadata={"env": "TRUSTED_PROXY_HOPS"})
+    # Browser origins allowed to call the API, comma-separated (https://app.example.org).
+    cors_allowed_origins: str = field(default="", metadata={"env": "CORS_ALLOWED_ORIGINS"})
     var_dir: str = field(default=str(PROJECT_ROOT / "var"), metadata={"env": "VITALBRIDGE_VAR"})
 
     @property
@@ -80,6 +93,11 @@ class Settings:
         return self.database_relay_url or _with_user(
             self.database_url, self.database_relay_role
         )
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """The origins of CORS_ALLOWED_ORIGINS, one per entry."""
+        return tuple(o.strip() for o in self.cors_allowed_origins.split(",") if o.strip())
 
     def to_flask(self) -> dict[str, object]:
         """The Flask config keys derived from these settings."""
@@ -116,6 +134,12 @@ def _validated(settings: Settings) -> Settings:
     for name in ("report_window_past_days", "report_window_future_days"):
         if not 0 <= getattr(settings, name) <= 3660:
             raise SettingsError(f"{name.upper()} must be from 0 to 3660 days")
+    for origin in settings.cors_origins:
+        _check_origin(origin)
+    for name in ("rate_limit_commands", "rate_limit_failed_auth"):
+        _check_rate_limit(name.upper(), getattr(settings, name))
+    if not 0 <= settings.trusted_proxy_hops <= 5:
+        raise SettingsError("TRUSTED_PROXY_HOPS must be from 0 to 5")
     if not settings.api_key_pepper:
         object.__setattr__(settings, "api_key_pepper", DEV_ONLY_PEPPER)
     _check_role_matches(settings.database_app_url, settings.database_app_role,
@@ -123,6 +147,25 @@ def _validated(settings: Settings) -> Settings:
     _check_role_matches(settings.database_relay_url, settings.database_relay_role,
                         "DATABASE_RELAY_URL", "DATABASE_RELAY_ROLE")
     return settings
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _check_origin(origin: str) -> None:
+    # An origin is scheme://host[:port], exactly as a browser sends it; "*" or a path
+    # would either open the API to every page or never match.
+    if not _ORIGIN.fullmatch(origin):
+        raise SettingsError(f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin like "
+                            "https://app.example.org ('*' is not allowed)")
+
+
+def _check_rate_limit(env_name: str, value: str) -> None:
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise SettingsError(f"{env_name} must be a rate like '600/minute', got {value!r}"
+                            ) from None
 
 
 def _check_role_matches(url: str, role: str, url_name: str, role_name: str) -> None:

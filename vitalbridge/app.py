@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import structlog
 from flask import Flask
 from flask_alembic import Alembic
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config.settings import load_settings
+from config.settings import DEV_ONLY_PEPPER, Settings, load_settings
 from vitalbridge.appointment.day_sheet_views import blueprint as day_sheet_api
 from vitalbridge.appointment.patient_views import blueprint as patient_appointment_api
 from vitalbridge.appointment.views import blueprint as appointment_api
@@ -18,11 +20,13 @@ from vitalbridge.demo import demo
 from vitalbridge.http import (
     conditional,
     content_type,
+    cors,
     docs,
     error_docs,
     health,
     metrics,
     problems,
+    rate_limits,
     request_id,
     security_headers,
 )
@@ -52,6 +56,7 @@ def create_app(**overrides: Any) -> Flask:
     """Build the app from the environment; ``overrides`` replace individual settings."""
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
+    _warn_of_published_pepper(settings)
     app = Flask(__name__)
     app.config.update(settings.to_flask(), **docs.openapi_settings())
     app.extensions[EXTENSION_KEY] = bootstrap(settings)
@@ -60,6 +65,16 @@ def create_app(**overrides: Any) -> Flask:
     for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli):
         app.cli.add_command(group)
     return app
+
+
+def _warn_of_published_pepper(settings: Settings) -> None:
+    # Production refuses to start without a pepper; development falls back to one that
+    # is published here (make run makes a random one per data folder instead).
+    if settings.env == "development" and settings.api_key_pepper == DEV_ONLY_PEPPER:
+        structlog.get_logger("vitalbridge.security").warning(
+            "API_KEY_PEPPER is not set: API keys are hashed with the published development "
+            "pepper, so a copy of this database's keys table is enough to test guesses; "
+            "set API_KEY_PEPPER to a long random string")
 
 
 def _register_migrations(app: Flask) -> None:
@@ -72,8 +87,13 @@ def _register_migrations(app: Flask) -> None:
 
 
 def _register_http(app: Flask) -> None:
+    hops = app.config["SETTINGS"].trusted_proxy_hops
+    if hops:  # the client's address and scheme, as the proxies in front saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     request_id.init_request_ids(app)
+    rate_limits.init_rate_limits(app)
     security_headers.init_security_headers(app)
+    cors.init_cors(app)
     content_type.init_content_type_check(app)
     conditional.init_conditional_reads(app)
     api = error_docs.ProblemApi(app)  # errors documented as problem+json

@@ -1,12 +1,23 @@
-"""JSON logs through structlog, for our loggers and the standard library's alike."""
+"""JSON logs through structlog, for our loggers and the standard library's alike.
+
+No exception's message is ever written: a database error's message can quote a row
+(a unique violation names the duplicated value, a cast error the value it could not
+read), and so can any library's. A logged failure shows its class, its SQLSTATE and the
+frames it passed through (file, line, function: code, never data), whoever logged it.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from structlog.types import Processor
+
+from vitalbridge.messaging.errors import failure_summary
 
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -29,7 +40,7 @@ def configure_logging(level: str = "INFO") -> None:
         foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            _failure_without_message,
             structlog.processors.JSONRenderer(),
         ],
     )
@@ -38,3 +49,43 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _failure_without_message(_logger: Any, _name: str,
+                             event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace ``exc_info`` with the failure's class and frames (structlog's own
+    format_exc_info would write the message)."""
+    exc_info = event.pop("exc_info", None)
+    error = _exception_of(exc_info)
+    if error is not None:
+        event["error"] = failure_summary(error)
+        event["stack"] = stack_of(error)
+    return event
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1]
+    if exc_info:  # True: the exception being handled
+        return sys.exc_info()[1]
+    return None
+
+
+def stack_of(error: BaseException) -> list[str]:
+    """The frames of ``error`` and of the failures that caused it, oldest first, as
+    ``file:line in function`` and each failure's class; no messages, no locals."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        chain.append(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    lines: list[str] = []
+    for failure in reversed(chain):
+        frames = traceback.extract_tb(failure.__traceback__)
+        lines += [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames]
+        lines.append(f"raised {failure_summary(failure)}")
+    return lines

@@ -58,8 +58,13 @@ JOBS: list[tuple[Callable[[], int], int]] = [
 
 def _in_app_context(app: Flask, job: Callable[[], int]) -> Callable[[], None]:
     def run() -> None:
-        with app.app_context():
-            job()
+        # A failed job is logged (class and frames, never its message) and runs again at
+        # its next time; it never stops the scheduler.
+        try:
+            with app.app_context():
+                job()
+        except Exception:
+            log.exception("scheduled job failed", extra={"job": job.__name__})
 
     return run
 

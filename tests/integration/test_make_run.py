@@ -125,6 +125,7 @@ def test_make_run_serves_seeds_relays_and_stops_everything(tmp_path):
         assert status == 200
         assert body["items"][0]["role"] == "admin"
         assert postgres_running(tmp_path / "pgdata")
+        assert len((tmp_path / "pgdata.pepper").read_text().strip()) >= 40  # a random pepper
         assert wait_for_empty_outbox(tmp_path / "pgdata"), "the relay did not deliver the seed"
         assert_metrics_add_up_across_workers(base, requests=40)
         run_readme_examples(port, tmp_path)

@@ -1,5 +1,6 @@
 """The shipped nginx site keeps patient data out of its logs (hardening, item 2)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -39,3 +40,18 @@ def test_the_pattern_catches_the_variables_that_hold_a_query():
 def test_the_tls_server_sends_hsts():
     assert re.search(r'^\s*add_header Strict-Transport-Security "max-age=\d{8,}[^"]*" always;',
                      NGINX.read_text(), re.MULTILINE)
+
+
+def test_the_api_is_rate_limited_per_address_with_a_problem_answer():
+    text = NGINX.read_text()
+    assert re.search(r"^limit_req_zone \$binary_remote_addr zone=vitalbridge_api:\S+ rate=\d+r/s;",
+                     text, re.MULTILINE)
+    api = re.search(r"location /api/ \{(.*?)\}", text, re.DOTALL).group(1)
+    assert re.search(r"limit_req zone=vitalbridge_api burst=\d+ nodelay;", api)
+    assert "limit_req_status 429;" in api
+    assert "error_page 429 = @rate_limited;" in api
+    answer = re.search(r"location @rate_limited \{(.*?)\n    \}", text, re.DOTALL).group(1)
+    assert "default_type application/problem+json;" in answer
+    assert "add_header Retry-After" in answer
+    body = re.search(r"return 429 '(.*)';", answer).group(1)
+    assert json.loads(body.replace("$request_id", "x"))["status"] == 429

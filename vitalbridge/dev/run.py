@@ -39,7 +39,10 @@ def _prepare_database(env: dict[str, str]):  # type: ignore[no-untyped-def]
         print("Using DATABASE_URL; no embedded PostgreSQL started.", flush=True)
         return lambda: None
     from vitalbridge.dev import embedded
+    from vitalbridge.dev.pepper import development_pepper
 
+    pepper = env.get("API_KEY_PEPPER") or development_pepper(PGDATA)  # before initdb
+    env["API_KEY_PEPPER"] = pepper
     server = embedded.start(PGDATA)
     embedded.ensure_database(server, DATABASE)
     env["DATABASE_URL"] = embedded.database_url(server, DATABASE)
