@@ -296,3 +296,30 @@ def test_replay_reaches_a_subscriber_of_every_event(relay_app):
         "outbox", "replay", "--subscriber", "all-seer", "--since", "2000-01-01"])
     assert "offered 1 events to all-seer; 0 failed" in replayed.output
     assert seen == ["tenant.created"]
+
+
+def test_a_parked_delivery_of_a_subscriber_this_relay_lacks_waits_untouched(owner_url,
+                                                                             owner_engine):
+    # A subscriber removed from the code (or run by another relay) left a parked row: the
+    # relay neither crashes on it nor fails it towards a dead letter.
+    before = create_app(database_url=owner_url, env="testing", outbox_poll_seconds=30.0)
+    after = create_app(database_url=owner_url, env="testing", outbox_poll_seconds=30.0)
+    try:
+        subscribe(before, "retired", lambda envelope, uow: (_ for _ in ()).throw(
+            RuntimeError("not now")))
+        create_tenants(before, "retiring")
+        relay_for(before, RetryPolicy(max_attempts=3, base_seconds=0.0)).drain()
+        parked = _parked(owner_engine)
+        assert parked[0] == "retired"
+        assert parked[2] is None  # retrying, not dead
+        relay_for(after, RetryPolicy(max_attempts=3, base_seconds=0.0)).drain()
+    finally:
+        for app in (before, after):
+            app.extensions["vitalbridge"].db.dispose()
+    assert _parked(owner_engine) == parked
+
+
+def _parked(owner_engine):
+    with owner_engine.connect() as conn:
+        return tuple(conn.execute(text("SELECT subscriber, attempts, dead_at "
+                                       "FROM parked_deliveries")).one())

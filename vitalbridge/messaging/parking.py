@@ -59,6 +59,7 @@ SELECT p.tenant_id, p.subscriber, p.event_id, p.attempts, o.envelope
   FROM parked_deliveries p
   JOIN outbox o ON o.tenant_id = p.tenant_id AND o.id = p.event_id
  WHERE p.dead_at IS NULL AND p.next_attempt_at <= now()
+   AND p.subscriber = ANY(:subscribers)
    AND NOT EXISTS (SELECT 1 FROM parked_deliveries q
                     WHERE q.subscriber = p.subscriber AND q.tenant_id = p.tenant_id
                       AND q.aggregate_id = p.aggregate_id AND q.seq < p.seq)
@@ -136,10 +137,13 @@ def park(conn: Connection, subscriber: str, row: Row[Any], *, error: str | None,
                          "error": error, "delay": delay})
 
 
-def due(conn: Connection, limit: int) -> list[ParkedEntry]:
-    """Parked deliveries at the head of their lane whose retry time has come."""
+def due(conn: Connection, limit: int, subscribers: Sequence[str]) -> list[ParkedEntry]:
+    """Parked deliveries of ``subscribers`` at the head of their lane whose retry time has
+    come. Another subscriber's (one this relay does not run, e.g. removed from the code)
+    wait untouched: retrying them here could only fail them towards a dead letter."""
+    rows = conn.execute(_DUE, {"limit": limit, "subscribers": list(subscribers)})
     return [ParkedEntry(r.tenant_id, r.subscriber, r.event_id, r.attempts, r.envelope)
-            for r in conn.execute(_DUE, {"limit": limit})]
+            for r in rows]
 
 
 def release(conn: Connection, entry: ParkedEntry) -> None:

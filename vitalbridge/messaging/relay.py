@@ -134,9 +134,10 @@ class Relay:
         """Retry the parked deliveries whose time has come; returns how many succeeded."""
         succeeded = 0
         with self.engine.begin() as conn:
-            for entry in parking.due(conn, self.batch_size):
+            for entry in parking.due(conn, self.batch_size, self.signals.names()):
                 envelope = entry.envelope
-                error = self._try(entry.subscriber, envelope["type"], [envelope])[envelope["id"]]
+                outcomes = self._try(entry.subscriber, envelope["type"], [envelope])
+                error = outcomes.get(envelope["id"], "the subscriber gave no outcome")
                 if error is None:
                     parking.release(conn, entry)
                     succeeded += 1

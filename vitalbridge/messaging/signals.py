@@ -72,6 +72,10 @@ class EventSignals:
         """Names of the subscribers of ``event_type``, in the order they connected."""
         return [*self._names.get(event_type, ()), *self._names.get(ALL_EVENTS, ())]
 
+    def names(self) -> list[str]:
+        """Every connected subscriber's name."""
+        return list(dict.fromkeys(name for names in self._names.values() for name in names))
+
     def retries_forever(self, subscriber: str) -> bool:
         """Is ``subscriber`` exempt from dead-lettering?"""
         return subscriber in self._retry_forever
