@@ -16,6 +16,9 @@ graceful_timeout = 20
 # Trust X-Forwarded-For/-Proto only from the local nginx. (X-Request-ID is taken from any
 # client; it only labels log lines, and the app accepts a restricted character set.)
 forwarded_allow_ips = "127.0.0.1"
+# The longest request line gunicorn reads (its maximum); the app refuses targets over
+# 8000 characters itself, as problem+json (vitalbridge/http/request_limits.py).
+limit_request_line = 8190
 accesslog = None  # the app logs requests itself, as JSON with request ids
 
 

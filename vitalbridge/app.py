@@ -28,6 +28,7 @@ from vitalbridge.http import (
     problems,
     rate_limits,
     request_id,
+    request_limits,
     security_headers,
 )
 from vitalbridge.http.audit import blueprint as audit_api
@@ -91,6 +92,7 @@ def _register_http(app: Flask) -> None:
     if hops:  # the client's address and scheme, as the proxies in front saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     request_id.init_request_ids(app)
+    request_limits.init_request_limits(app)
     rate_limits.init_rate_limits(app)
     security_headers.init_security_headers(app)
     cors.init_cors(app)

@@ -154,3 +154,12 @@ def test_every_refused_key_costs_one_secret_comparison(client, tenant, monkeypat
            "unknown-key-of-a-real-tenant": _unknown_key(tenant.id)}[which]
     assert_problem(client.get("/api/v1/api-keys", headers=bearer(key)), 401)
     assert len(compared) == 1
+
+
+def test_a_target_too_long_is_414_problem_json(client, tenant):
+    long_query = "q=" + "a" * 8100
+    response = client.get(f"/api/v1/patients?{long_query}", headers=bearer(tenant.admin_key))
+    body = assert_problem(response, 414)
+    assert "8000" in body["detail"]
+    assert client.get("/api/v1/patients?q=" + "a" * 3000,
+                      headers=bearer(tenant.admin_key)).status_code == 422  # q: 100 at most

@@ -120,3 +120,12 @@ def test_past_its_rate_nginx_answers_429_problem_json(behind_nginx):
     problem = json.loads(body)
     assert problem["type"] == "urn:vitalbridge:problem:rate-limited"
     assert problem["request_id"] == headers["X-Request-ID"]
+
+
+def test_a_target_too_long_is_414_problem_json_from_nginx_or_the_app(behind_nginx):
+    _, base, tls = behind_nginx
+    for length in (8_050, 9_000):  # the app's limit; past nginx's buffers
+        status, headers, body = _get(tls, f"{base}/api/v1/patients?q={'a' * length}")
+        assert status == 414, (length, body[:200])
+        assert headers["Content-Type"] == "application/problem+json", length
+        assert json.loads(body)["status"] == 414

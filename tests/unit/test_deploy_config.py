@@ -55,3 +55,14 @@ def test_the_api_is_rate_limited_per_address_with_a_problem_answer():
     assert "add_header Retry-After" in answer
     body = re.search(r"return 429 '(.*)';", answer).group(1)
     assert json.loads(body.replace("$request_id", "x"))["status"] == 429
+
+
+def test_a_request_line_too_long_is_answered_as_problem_json():
+    text = NGINX.read_text()
+    assert "large_client_header_buffers 4 8k;" in text
+    assert "error_page 414 /uri-too-long.json;" in text
+    answer = re.search(r"location = /uri-too-long.json \{(.*?)\n    \}", text, re.DOTALL).group(1)
+    assert "internal;" in answer
+    assert "default_type application/problem+json;" in answer
+    gunicorn = (NGINX.parent / "gunicorn.conf.py").read_text()
+    assert re.search(r"^limit_request_line = 8190$", gunicorn, re.MULTILINE)

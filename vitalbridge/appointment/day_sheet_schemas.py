@@ -6,8 +6,9 @@ from marshmallow import Schema, fields, validate
 
 from vitalbridge.appointment.messages import AppointmentStatus
 from vitalbridge.http.consistency import MetaSchema
-from vitalbridge.http.pagination import MAX_LIMIT, PageArgs, PageSchema
+from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
+from vitalbridge.http.request_limits import MAX_REPEATED_IDS
 from vitalbridge.http.validators import CalendarDate, Text
 
 
@@ -17,8 +18,8 @@ class DaySheetArgs(PageArgs):
     day = CalendarDate(required=True, data_key="date", metadata={
         "description": "The local date (YYYY-MM-DD), in each provider's time zone."})
     provider_ids = fields.List(fields.UUID(), data_key="provider_id", load_default=list,
-                               validate=validate.Length(max=MAX_LIMIT), metadata={
-                                   "description": "Repeat for several (up to 200)."})
+                               validate=validate.Length(max=MAX_REPEATED_IDS), metadata={
+                                   "description": "Repeat for several (up to 100)."})
     specialty = Text(load_default=None, validate=validate.Length(min=1, max=100), metadata={
         "description": "Providers of this specialty only (case-insensitive)."})
     status = Text(load_default=None,

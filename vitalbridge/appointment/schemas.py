@@ -21,6 +21,8 @@ class PeriodBody(InputSchema):
     Shared by booking and rescheduling; each says what happens when neither is sent.
     """
 
+    JSON_SCHEMA_RULES = {"not": {"required": ["end", "duration"]}}  # not both
+
     start = Timestamp(required=True, metadata={"example": "2027-03-15T09:30:00-04:00"})
     end = Timestamp(metadata={"description": "After start; at most 8 hours later."})
     duration = fields.Integer(validate=validate.Range(min=MIN_MINUTES, max=MAX_MINUTES),

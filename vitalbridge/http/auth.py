@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from vitalbridge.http.blueprint import Blueprint
-from vitalbridge.http.error_docs import problem_response
+from vitalbridge.http.error_docs import RATE_LIMITED, problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.messaging.uow import CommandContext
@@ -74,7 +74,8 @@ def _auth_responses(roles: tuple[Role, ...]) -> dict[int, object]:
     allowed = ", ".join(role.value for role in roles)
     return {401: "UNAUTHORIZED",  # flask-smorest's name of the shared 401 response
             403: problem_response(f"The key's role may not do this; allowed: {allowed} "
-                                  "(forbidden).")}
+                                  "(forbidden)."),
+            429: RATE_LIMITED}  # vitalbridge/http/rate_limits.py
 
 
 def presented_key() -> ParsedKey:

@@ -31,6 +31,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from vitalbridge.http.links import LinkBook
 from vitalbridge.http.problems import PROBLEM_JSON, TYPE_PREFIX
 from vitalbridge.messaging.errors import DomainError, IdempotencyKeyInFlight
 
@@ -84,6 +85,8 @@ _MEANINGS = {
     HTTPStatus.PRECONDITION_FAILED: "If-Match named a version that is no longer current "
                                     "(precondition-failed; `current_version` is).",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "The body is larger than the server accepts.",
+    HTTPStatus.REQUEST_URI_TOO_LONG: "The path and query are longer than the server "
+                                     "accepts (8000 characters).",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "The body is not sent as application/json.",
     HTTPStatus.UNPROCESSABLE_ENTITY: "A field is invalid: `errors` names each one "
                                      "(validation-error); or the Idempotency-Key was first "
@@ -149,12 +152,13 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "`wait=<seconds>` (RFC 7240): how long to wait for a "
                        "Consistency-Token (default 2, at most 10; a larger value waits 10). "
                        "Other preferences are ignored.",
-        "schema": {"type": "string", "maxLength": 200}, "example": "wait=5"},
+        "schema": {"type": "string"}, "example": "wait=5"},
     IF_NONE_MATCH: {
         "name": "If-None-Match", "in": "header", "required": False,
         "description": "The `ETag` of an earlier answer: 304 Not Modified, with no body, "
                        "while the answer is still the same (`*` matches any).",
-        "schema": {"type": "string", "maxLength": 1000}, "example": "\"3\""},
+        # Any value: a tag this server never issued matches nothing.
+        "schema": {"type": "string"}, "example": "\"3\""},
 }
 _RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
     CONSISTENCY_REPLY: {
@@ -260,10 +264,16 @@ def read_model_answer(view: F) -> F:
     return decorate(view)
 
 
+# Response headers are written out where they are used: some readers of the document
+# (schemathesis among them) do not follow a header $ref inside an operation's response.
 _NOT_YET_CONSISTENT = problem_response(
     "The read models had not applied the Consistency-Token's changes within the wait "
     "(not-yet-consistent); retry after `Retry-After` seconds.",
-    headers={"Retry-After": RETRY_AFTER})
+    headers={"Retry-After": _RESPONSE_HEADERS[RETRY_AFTER]})
+RATE_LIMITED = problem_response(
+    "Too many commands with this key, or too many refused keys from this address "
+    "(rate-limited); retry after `Retry-After` seconds.",
+    headers={"Retry-After": {**_RESPONSE_HEADERS[RETRY_AFTER], "required": True}})
 _BAD_TOKEN = problem_response(
     "The Consistency-Token is malformed or another tenant's (invalid-consistency-token).")
 _NOT_MODIFIED = {"description": "Not Modified: the answer still has the If-None-Match "
@@ -310,10 +320,21 @@ class ErrorResponsesPlugin(BasePlugin):
     def init_spec(self, spec: APISpec) -> None:
         """Find the marshmallow plugin: responses added here come after its pass."""
         super().init_spec(spec)
-        resolver = next(plugin.resolver for plugin in spec.plugins
-                        if isinstance(plugin, MarshmallowPlugin))
-        assert resolver is not None, "MarshmallowPlugin sets it up first"
-        self._schemas = resolver
+        marshmallow = next(plugin for plugin in spec.plugins
+                           if isinstance(plugin, MarshmallowPlugin))
+        assert marshmallow.resolver is not None, "MarshmallowPlugin sets it up first"
+        assert marshmallow.converter is not None
+        self._schemas = marshmallow.resolver
+        self._links = LinkBook()
+        marshmallow.converter.add_parameter_attribute_function(_empty_means_absent)
+
+    def schema_helper(self, name: str, definition: dict[str, Any],
+                      **kwargs: Any) -> dict[str, Any] | None:
+        """A body schema's rules across its fields (``JSON_SCHEMA_RULES``: oneOf, not),
+        which no single field can state."""
+        schema = kwargs.get("schema")
+        rules = getattr(schema, "JSON_SCHEMA_RULES", None)
+        return dict(rules) if rules else None
 
     def operation_helper(self, path: str | None = None,
                          operations: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -343,6 +364,15 @@ class ErrorResponsesPlugin(BasePlugin):
             for response in responses.values():
                 self._schemas.resolve_response(response)  # ProblemSchema -> its $ref
             operation["responses"] = dict(sorted(responses.items(), key=_response_order))
+            self._links.add(path or "", method, operation["responses"])
+
+
+def _empty_means_absent(converter: Any, field: fields.Field, ret: dict[str, Any],
+                        **kwargs: Any) -> dict[str, Any]:
+    # validators.QueryArgs: `?specialty=` is the argument not given, for every optional one.
+    if ret.get("in") == "query" and not field.required:
+        return {"allowEmptyValue": True}
+    return {}
 
 
 def _tag_success(responses: Responses) -> None:
@@ -354,7 +384,7 @@ def _tag_success(responses: Responses) -> None:
 
 def _implied_errors(path: str, method: str, operation: dict[str, Any]) -> list[HTTPStatus]:
     """The errors an operation can answer for its method, its path and its body."""
-    statuses = []
+    statuses = [HTTPStatus.REQUEST_URI_TOO_LONG]  # any target: http/request_limits.py
     if "{" in path:  # an id that names nothing (or no route: a malformed one)
         statuses.append(HTTPStatus.NOT_FOUND)
     if method in _COMMAND_METHODS:  # Idempotency-Key malformed or reused (409: see above)

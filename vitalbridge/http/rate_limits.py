@@ -45,8 +45,8 @@ def init_rate_limits(app: Flask) -> Limiter:
         key_func=client_address,
         application_limits=[
             ApplicationLimit(settings.rate_limit_failed_auth, key_function=client_address,
-                             scope=FAILED_AUTH_SCOPE, deduct_when=_refused_key,
-                             error_message=_too_many_failures),
+                             scope=FAILED_AUTH_SCOPE, exempt_when=_not_the_api,
+                             deduct_when=_refused_key, error_message=_too_many_failures),
             ApplicationLimit(settings.rate_limit_commands, key_function=presented_key_id,
                              scope=COMMANDS_SCOPE, exempt_when=_not_a_keyed_command,
                              deduct_when=_accepted_key, error_message=_too_many_commands),
@@ -77,8 +77,14 @@ def presented_key_id() -> str:
     return str(parsed.key_id) if parsed else ""
 
 
+def _not_the_api() -> bool:
+    # Health checks, metrics and the docs never authenticate: a locked-out address (a
+    # monitor behind the same NAT as a misconfigured client) still reaches them.
+    return not request.path.startswith("/api/")
+
+
 def _not_a_keyed_command() -> bool:
-    return request.method in SAFE_METHODS or not presented_key_id()
+    return _not_the_api() or request.method in SAFE_METHODS or not presented_key_id()
 
 
 def _refused_key(response: Response) -> bool:

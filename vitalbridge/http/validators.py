@@ -13,15 +13,17 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import phonenumbers
 from flask import current_app
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, types
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, types, validate
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
+
+from vitalbridge.http import text_rules
 
 # ---------------------------------------------------------------------------------------
 # Text
@@ -53,21 +55,57 @@ class Text(fields.String):
     """A string that passes ``check_text``: single-line unless ``multiline=True``.
 
     The check sees the text after ``tidy``: a field that trims or collapses whitespace
-    stores no tab or newline, so it need not refuse them.
+    stores no tab or newline, so it need not refuse them. ``must_hold``: a character
+    class (vitalbridge/http/text_rules.py) one character must belong to, with the
+    message that says so. The OpenAPI document shows the field's ``pattern``: built from
+    the same character classes as the checks, for the text as sent (before ``tidy``).
     """
 
-    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, multiline: bool = False,
+                 must_hold: tuple[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.multiline = multiline
+        self.must_hold = must_hold
+        if must_hold is not None:
+            self.validators.append(_holding(*must_hold))
+        if not self._states_its_own_form():
+            self.metadata = {"pattern": self.pattern(), **self.metadata}
+
+    def pattern(self) -> str:
+        """The documented pattern of the text as sent."""
+        required = not_blank in self.validators
+        if self.must_hold is not None:
+            return text_rules.containing(text_rules.lines_chars() if self.multiline
+                                         else text_rules.line_chars(), self.must_hold[0])
+        return text_rules.lines(required=required) if self.multiline else \
+            text_rules.line(required=required)
+
+    def _states_its_own_form(self) -> bool:
+        # A list of values, a regular expression or a format says more than a pattern.
+        return "format" in self.metadata or "pattern" in self.metadata or any(
+            isinstance(v, validate.OneOf | validate.Regexp) for v in self.validators)
 
     def tidy(self, text: str) -> str:
         """What this field makes of the text before it is checked (unchanged here)."""
         return text
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = self.tidy(super()._deserialize(value, attr, data, **kwargs))
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        for length in (v for v in self.validators if isinstance(v, validate.Length)):
+            length(raw)  # the document bounds the text as sent, not as tidied
+        text = self.tidy(raw)
         check_text(text, multiline=self.multiline)
         return text
+
+
+def _holding(character_class: str, message: str) -> Callable[[str], None]:
+    needed = re.compile(character_class)
+
+    def holds(value: str) -> None:
+        if not needed.search(value):
+            raise ValidationError(message)
+
+    return holds
 
 
 class Trimmed(Text):
@@ -77,9 +115,23 @@ class Trimmed(Text):
         """Strip surrounding whitespace."""
         return text.strip()
 
+    def pattern(self) -> str:
+        """Any whitespace around the line is allowed: it is stripped."""
+        return text_rules.trimmed_line(required=needs_something_visible(self))
+
+
+def needs_something_visible(field: Text) -> bool:
+    """Whether a tidied field refuses text that is all whitespace: not blank, or at least
+    one character long once tidied."""
+    return not_blank in field.validators or any(
+        isinstance(v, validate.Length) and (v.min or 0) >= 1 for v in field.validators)
+
 
 class Email(Text, fields.Email):
     """An e-mail address (marshmallow's check), with the shared text rule first."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"metadata": {"format": "email"}, **kwargs})
 
 
 @functools.cache
@@ -96,6 +148,15 @@ def iana_timezone(value: str) -> None:
     """Accept only real IANA zone names (``America/New_York``, ``UTC``)."""
     if value not in _known_zones():
         raise ValidationError("Not a known IANA time zone name, e.g. 'Europe/Paris'.")
+
+
+class TimeZoneName(Text):
+    """An IANA time zone name (``America/New_York``, ``UTC``), documented as
+    ``format: iana-time-zone``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"format": "iana-time-zone", **kwargs.pop("metadata", {})}
+        super().__init__(validate=iana_timezone, metadata=metadata, **kwargs)
 
 
 def not_blank(value: str) -> None:
@@ -119,7 +180,19 @@ def e164_phone(value: str, default_region: str = "US") -> str:
 
 
 class PhoneNumber(Text):
-    """A phone number field that loads as E.164 (``+12025550123``)."""
+    """A phone number field that loads as E.164 (``+12025550123``).
+
+    Documented as ``format: phone``: what makes a number valid (its region's plan) is no
+    regular expression.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        phone = {"type": "string", "format": "phone"}
+        # Nullable: the format only on the string branch (a null has no format, but
+        # some readers of the document check it against one).
+        form = {"anyOf": [phone, {"type": "null"}]} if kwargs.get("allow_none") or (
+            "load_default" in kwargs and kwargs["load_default"] is None) else phone
+        super().__init__(metadata={**form, **kwargs.pop("metadata", {})}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -130,15 +203,19 @@ class PhoneNumber(Text):
 # ---------------------------------------------------------------------------------------
 # Timestamps and dates
 
-# Years 1900 to 2200: wide enough for any clinic (records back to the oldest living
-# patients' births, bookings planned decades ahead), and far enough from datetime's own
-# limits (years 1 and 9999) that converting to UTC or any zone (offsets up to 14 h) and
-# adding the longest span the API allows (a 31-day window, 30 days of notice, a week of
-# calendar expansion) can never overflow into a 500.
-EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
-END_OF_INSTANTS = datetime(2201, 1, 1, tzinfo=UTC)
-EARLIEST_DATE = date(1900, 1, 1)
-LATEST_DATE = date(2200, 12, 31)
+# Years 1900 to 2200, as written: wide enough for any clinic (records back to the oldest
+# living patients' births, bookings planned decades ahead), and far enough from
+# datetime's own limits (years 1 and 9999) that converting to UTC or any zone (offsets up
+# to 14 h) and adding the longest span the API allows (a 31-day window, 30 days of
+# notice, a week of calendar expansion) can never overflow into a 500. The bound is on
+# the year as written (not in UTC), so that the document's pattern states it exactly.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+EARLIEST_DATE = date(EARLIEST_YEAR, 1, 1)
+LATEST_DATE = date(LATEST_YEAR, 12, 31)
+_YEAR_AS_SENT = "(19[0-9]{2}|2[01][0-9]{2}|2200)"
+DATE_AS_SENT = f"^{_YEAR_AS_SENT}-[0-9]{{2}}-[0-9]{{2}}$"
+INSTANT_AS_SENT = (f"^{_YEAR_AS_SENT}-[0-9]{{2}}-[0-9]{{2}}[Tt][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}"
+                   r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 
 # RFC 3339 section 5.6 date-time (T or t, seconds required, any fraction, Z/z or +-HH:MM);
 # the offset is optional here only so that a naive time is told it lacks one.
@@ -148,29 +225,30 @@ _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Timestamp(fields.AwareDateTime):
-    """An RFC 3339 instant with an offset, from 1900 to 2200 (UTC); naive is refused.
+    """An RFC 3339 instant with an offset, written in the years 1900 to 2200; naive is
+    refused.
 
     marshmallow 4 reads dates with ``fromisoformat``, which also takes ``20270314T093000Z``,
     ``2027-03-14 09:30Z`` or ``2027-03-14T09Z``; shared/API.md promises RFC 3339 only.
     """
 
     default_error_messages = {
-        "too_early": f"Must be on or after {EARLIEST_INSTANT:%Y-%m-%dT%H:%M:%SZ}.",
-        "too_late": f"Must be before {END_OF_INSTANTS:%Y-%m-%dT%H:%M:%SZ}.",
+        "too_early": f"Must be in the years {EARLIEST_YEAR} to {LATEST_YEAR}.",
+        "too_late": f"Must be in the years {EARLIEST_YEAR} to {LATEST_YEAR}.",
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": INSTANT_AS_SENT, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any,
                      **kwargs: Any) -> datetime:
         if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
         stamp = super()._deserialize(value.upper(), attr, data, **kwargs)
-        try:
-            instant = stamp.astimezone(UTC)
-        except OverflowError:  # year 1 east of UTC or year 9999 west of it
-            raise self.make_error("too_early" if stamp.year < 2000 else "too_late") from None
-        if instant < EARLIEST_INSTANT:
+        if stamp.year < EARLIEST_YEAR:
             raise self.make_error("too_early")
-        if instant >= END_OF_INSTANTS:
+        if stamp.year > LATEST_YEAR:
             raise self.make_error("too_late")
         return stamp
 
@@ -200,6 +278,10 @@ def date_in_range(day: date, earliest: date = EARLIEST_DATE,
 class CalendarDate(fields.Date):
     """A date written exactly ``YYYY-MM-DD``, from 1900-01-01 to 2200-12-31."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": DATE_AS_SENT, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
         day = strict_date(value)
         if day is None:
@@ -226,15 +308,46 @@ class InputSchema(Schema):
     ``Text`` fields check their text themselves; a plain ``fields.String`` added later
     (or inside a ``List``) gets the same check here, so NUL or a lone surrogate can never
     reach the database or the encoder through a field someone forgot.
+
+    In a JSON body, numbers and booleans are what JSON Schema says they are: an integer
+    field takes a number with no fraction (``7`` or ``7.0``), never ``"7"``; a boolean
+    takes ``true`` or ``false``, never ``"yes"`` or ``1``. (A query string carries text
+    only: ``QueryArgs`` reads ``"7"`` and ``"true"``.)
     """
 
     class Meta:
         unknown = RAISE
 
+    READS_QUERY_STRINGS = False
+
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
-        """Apply the shared text rule to every string field."""
+        """Apply the shared text rule to every string field, and JSON's types."""
         super().on_bind_field(field_name, field_obj)
         _guard_plain_strings(field_obj)
+        if not self.READS_QUERY_STRINGS:
+            _json_types_only(field_obj)
+
+    @pre_load
+    def _integral_numbers_are_integers(self, data: Any, **kwargs: Any) -> Any:
+        if self.READS_QUERY_STRINGS or not isinstance(data, Mapping):
+            return data
+        integers = {field.data_key or name for name, field in self.load_fields.items()
+                    if isinstance(field, fields.Integer)}
+        return {key: int(value) if key in integers and _integral_float(value) else value
+                for key, value in data.items()}
+
+
+def _integral_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+def _json_types_only(field: fields.Field) -> None:
+    if isinstance(field, fields.Integer):
+        field.strict = True
+    if isinstance(field, fields.Boolean):
+        field.truthy, field.falsy = {True}, {False}
+    if isinstance(field, fields.List):
+        _json_types_only(field.inner)
 
 
 class QueryArgs(InputSchema):
@@ -244,7 +357,10 @@ class QueryArgs(InputSchema):
     filter (``?stauts=booked``) must not silently widen a list. An empty value of a known
     argument means "not given": ``?specialty=&q=`` is how a form or the table in
     shared/API.md writes "no filter", and an empty string is never a useful filter value.
+    (The document says so: every optional query argument has ``allowEmptyValue``.)
     """
+
+    READS_QUERY_STRINGS = True
 
     def load(self, data: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
              many: bool | None = None, partial: bool | types.StrSequenceOrSet | None = None,

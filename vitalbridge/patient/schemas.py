@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from vitalbridge.http import text_rules
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
@@ -16,27 +18,27 @@ from vitalbridge.http.validators import (
     InputSchema,
     PhoneNumber,
     Text,
+    needs_something_visible,
     not_blank,
 )
 from vitalbridge.patient.countries import ISO_3166_ALPHA2
 from vitalbridge.patient.messages import SEXES, Address
 from vitalbridge.patient.mrn import SUPPLIED, normalise_mrn
-from vitalbridge.patient.search import search_words
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # A birth "today" is today somewhere: accept dates up to the first time zone's today.
 LATEST_OFFSET = timedelta(hours=14)
 
 
-def _has_a_letter(value: str) -> None:
-    if not any(ch.isalpha() for ch in value):
-        raise ValidationError("Must contain a letter.")
+A_LETTER = (text_rules.LETTER, "Must contain a letter.")
+_TIDY_CHARS = re.compile(text_rules.tidy_chars())
 
 
 def _printable(value: str) -> None:
-    # Stricter than the shared text rule: no format or separator characters in a name.
-    if not value.isprintable():
-        raise ValidationError("Must not contain control characters.")
+    # Stricter than the shared text rule: no format characters (zero-width, bidi) in a
+    # name or an address, where they make two that look alike differ.
+    if not all(_TIDY_CHARS.fullmatch(ch) for ch in value):
+        raise ValidationError("Must not contain control or format characters.")
 
 
 def _plausible_birth_date(value: date) -> None:
@@ -57,9 +59,7 @@ def _supplied_mrn(value: str) -> None:
         raise ValidationError("1 to 32 letters, digits and inner hyphens.")
 
 
-def _searchable(value: str) -> None:
-    if not search_words(value):
-        raise ValidationError("Must contain a letter or digit.")
+SEARCHABLE = (text_rules.LETTER_OR_DIGIT, "Must contain a letter or digit.")  # search_words
 
 
 def _not_changeable(value: Any) -> None:
@@ -73,6 +73,11 @@ class TidyString(Text):
         """Collapse whitespace (a pasted tab or newline becomes one space)."""
         return " ".join(text.split())
 
+    def pattern(self) -> str:
+        """Any whitespace is allowed (it is collapsed); no control or format character."""
+        return text_rules.tidy(required=needs_something_visible(self),
+                               must_hold=self.must_hold[0] if self.must_hold else None)
+
 
 class Upper(Text):
     """A code compared case-insensitively, loaded trimmed and upper-case."""
@@ -82,9 +87,14 @@ class Upper(Text):
         return normalise_mrn(text)
 
 
+# A supplied MRN as sent: mrn.SUPPLIED, in either case, with whitespace around it.
+_SUPPLIED_MRN_AS_SENT = r"^\s*[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?\s*$"
+
+
 def _name(**options: Any) -> TidyString:
-    return TidyString(validate=[not_blank, validate.Length(max=100), _printable, _has_a_letter],
-                metadata={"description": "1 to 100 characters, trimmed."}, **options)
+    return TidyString(validate=[not_blank, validate.Length(max=100), _printable],
+                      must_hold=A_LETTER,
+                      metadata={"description": "1 to 100 characters, trimmed."}, **options)
 
 
 class AddressBody(InputSchema):
@@ -94,8 +104,9 @@ class AddressBody(InputSchema):
     city = TidyString(required=True, validate=[not_blank, validate.Length(max=100), _printable])
     postal_code = TidyString(load_default=None, allow_none=True,
                        validate=[not_blank, validate.Length(max=20), _printable])
-    country = Upper(required=True, validate=_country,
-                    metadata={"description": "ISO 3166-1 alpha-2", "example": "US"})
+    country = Upper(required=True, validate=_country, metadata={
+        "description": "ISO 3166-1 alpha-2, in either case", "example": "US",
+        "enum": sorted(ISO_3166_ALPHA2)})
 
     @post_load
     def make_address(self, data: dict[str, Any], **kwargs: Any) -> Address:
@@ -115,7 +126,8 @@ class RegisterPatientBody(InputSchema):
                         metadata={"description": "Stored as E.164.", "example": "+12025550143"})
     address = fields.Nested(AddressBody, load_default=None, allow_none=True)
     mrn = Upper(load_default=None, allow_none=True, validate=_supplied_mrn, metadata={
-        "description": "The clinic's own record number; generated (8 symbols) if left out."})
+        "description": "The clinic's own record number; generated (8 symbols) if left out.",
+        "pattern": _SUPPLIED_MRN_AS_SENT})
     confirm_new = fields.Boolean(load_default=False, metadata={
         "description": "Register even though a patient with the same name and birth "
                        "date exists (otherwise 409 possible-duplicate)."})
@@ -123,6 +135,9 @@ class RegisterPatientBody(InputSchema):
 
 class UpdatePatientBody(InputSchema):
     """PATCH /patients/{id}: only the fields sent change; null clears an optional one."""
+
+    # Something to change, and never the MRN.
+    JSON_SCHEMA_RULES = {"minProperties": 1, "not": {"required": ["mrn"]}}
 
     given_name = _name()
     family_name = _name()
@@ -143,7 +158,7 @@ class UpdatePatientBody(InputSchema):
 class PatientSearchArgs(PageArgs):
     """GET /patients query arguments (all optional, combined with AND)."""
 
-    q = Text(load_default=None, validate=[validate.Length(max=100), _searchable],
+    q = Text(load_default=None, validate=validate.Length(max=100), must_hold=SEARCHABLE,
              metadata={"description": "Words of the name, any order."})
     birth_date = CalendarDate(load_default=None)
     phone = PhoneNumber(load_default=None, metadata={"description": "Any format; compared "

@@ -12,9 +12,8 @@ from vitalbridge.http.validators import (
     Email,
     InputSchema,
     PhoneNumber,
-    Text,
+    TimeZoneName,
     Trimmed,
-    iana_timezone,
 )
 
 NAME_LENGTH = validate.Length(min=1, max=100)
@@ -34,20 +33,21 @@ class AddProviderBody(InputSchema):
     email = Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(load_default=None, allow_none=True,
                         metadata={"description": "Stored in E.164, e.g. +12025550123."})
-    timezone = Text(load_default=None, allow_none=True, validate=iana_timezone,
-                    metadata={"description": "IANA zone; the tenant's when omitted.",
-                              "example": "America/New_York"})
+    timezone = TimeZoneName(load_default=None, allow_none=True, metadata={
+        "description": "IANA zone; the tenant's when omitted.", "example": "America/New_York"})
 
 
 class UpdateProviderBody(InputSchema):
     """PATCH /providers/{id}: only the fields sent change; null clears email or phone."""
+
+    JSON_SCHEMA_RULES = {"minProperties": 1}  # something to change
 
     given_name = _name()
     family_name = _name()
     specialty = _name()
     email = Email(allow_none=True, validate=validate.Length(max=254))
     phone = PhoneNumber(allow_none=True)
-    timezone = Text(validate=iana_timezone, metadata={"example": "Europe/Paris"})
+    timezone = TimeZoneName(metadata={"example": "Europe/Paris"})
 
     @validates_schema(pass_original=True)
     def _not_empty(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:

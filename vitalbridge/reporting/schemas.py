@@ -8,7 +8,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from vitalbridge.http.consistency import MetaSchema
-from vitalbridge.http.pagination import MAX_LIMIT, PageArgs, PageSchema
+from vitalbridge.http.pagination import PageArgs, PageSchema
+from vitalbridge.http.request_limits import MAX_REPEATED_IDS
 from vitalbridge.http.validators import CalendarDate
 
 MAX_DAYS = 92  # a quarter
@@ -22,8 +23,8 @@ class UtilizationArgs(PageArgs):
     last = CalendarDate(required=True, data_key="to", metadata={
         "description": "Last local date, inclusive: on or after from, at most 92 days."})
     provider_ids = fields.List(fields.UUID(), data_key="provider_id", load_default=list,
-                               validate=validate.Length(max=MAX_LIMIT), metadata={
-                                   "description": "Repeat for several (up to 200); "
+                               validate=validate.Length(max=MAX_REPEATED_IDS), metadata={
+                                   "description": "Repeat for several (up to 100); "
                                                   "every provider when omitted."})
 
     @validates_schema

@@ -10,20 +10,21 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from vitalbridge.http.pagination import PageArgs, PageSchema
 from vitalbridge.http.render import LocalDateTime, UtcDateTime, utc_list
+from vitalbridge.http.request_limits import MAX_REPEATED_IDS
 from vitalbridge.http.validators import (
     CalendarDate,
     InputSchema,
     QueryArgs,
     Text,
     Timestamp,
+    TimeZoneName,
     Trimmed,
-    iana_timezone,
     not_blank,
 )
 from vitalbridge.schedule.messages import LeaveStatus, parse_clock
 
 MAX_WINDOW = timedelta(days=31)
-MAX_PROVIDERS = 100
+MAX_PROVIDERS = MAX_REPEATED_IDS
 _HH_MM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -61,7 +62,7 @@ class RuleBody(IntervalBody):
 class WorkingHoursBody(InputSchema):
     """PUT /providers/{id}/working-hours: the complete weekly rules from a date on."""
 
-    timezone = Text(load_default=None, validate=iana_timezone, metadata={
+    timezone = TimeZoneName(load_default=None, metadata={
         "description": "IANA zone of the times; the provider's when omitted."})
     effective_from = CalendarDate(load_default=None, metadata={
         "description": "First local date the rules apply; they replace the hours set from "
@@ -73,6 +74,8 @@ class WorkingHoursBody(InputSchema):
 
 class OverrideBody(InputSchema):
     """PUT /providers/{id}/overrides/{date}: either ``intervals`` or ``closed: true``."""
+
+    JSON_SCHEMA_RULES = {"oneOf": [{"required": ["intervals"]}, {"required": ["closed"]}]}
 
     intervals = fields.List(fields.Nested(IntervalBody), validate=validate.Length(min=1))
     closed = fields.Boolean(validate=validate.Equal(True, error="Only true is accepted; "
@@ -146,7 +149,8 @@ class AvailabilityArgs(_Window):
     step = fields.Integer(load_default=15, validate=[validate.Range(min=5, max=240),
                                                      _divides_or_whole_hours],
                           metadata={"description": "Minutes between candidate starts, "
-                                                   "aligned to the local hour (default 15)."})
+                                                   "aligned to the local hour (default 15).",
+                                    "enum": [5, 10, 15, 20, 30, 60, 120, 180, 240]})
 
     @validates_schema
     def _who(self, data: dict[str, Any], **kwargs: Any) -> None:

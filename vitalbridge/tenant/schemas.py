@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from vitalbridge.http.pagination import PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
-from vitalbridge.http.validators import InputSchema, Text, iana_timezone, not_blank
+from vitalbridge.http.validators import InputSchema, Text, TimeZoneName, not_blank
 from vitalbridge.tenant.messages import KEY_ROLES, MAX_NOTICE_MINUTES
 
 SLUG = validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
@@ -19,14 +19,20 @@ class CreateTenantBody(InputSchema):
 
     name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
     slug = Text(required=True, validate=SLUG)
-    timezone = Text(required=True, validate=iana_timezone,
-                    metadata={"example": "America/New_York"})
+    timezone = TimeZoneName(required=True, metadata={"example": "America/New_York"})
 
 
 class CreateApiKeyBody(InputSchema):
     """POST /api-keys."""
 
     name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
+    # provider_id goes with the provider role, and only with it.
+    JSON_SCHEMA_RULES = {
+        "if": {"properties": {"role": {"const": "provider"}}},
+        "then": {"required": ["provider_id"], "properties": {"provider_id": {"type": "string"}}},
+        "else": {"properties": {"provider_id": {"type": "null"}}},
+    }
+
     role = Text(required=True, validate=validate.OneOf([r.value for r in KEY_ROLES]))
     provider_id = fields.UUID(load_default=None,
                               metadata={"description": "Required for role 'provider'."})
@@ -79,7 +85,7 @@ class ApiKeyPageSchema(PageSchema):
 class UpdateTenantSettingsBody(InputSchema):
     """PATCH /settings."""
 
-    # strict: 30.0, "30" and true are not minutes.
+    # JSON's integers: 30 and 30.0, never "30" or true (validators.InputSchema).
     min_notice_minutes = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=0, max=MAX_NOTICE_MINUTES),
         metadata={"description": "Minimum notice for bookings, in minutes (at most 30 days).",
