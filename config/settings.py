@@ -53,6 +53,11 @@ class Settings:
     idempotency_lock_seconds: int = field(
         default=60, metadata={"env": "IDEMPOTENCY_LOCK_SECONDS"}
     )
+    # How often a standby scheduler tries to become the active one.
+    scheduler_poll_seconds: float = field(default=2.0, metadata={"env": "SCHEDULER_POLL_SECONDS"})
+    # One interval for every scheduled job (drills and tests); 0: each job's own.
+    scheduler_interval_seconds: int = field(
+        default=0, metadata={"env": "SCHEDULER_INTERVAL_SECONDS"})
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
     outbox_batch_size: int = field(default=500, metadata={"env": "OUTBOX_BATCH_SIZE"})
     outbox_max_attempts: int = field(default=8, metadata={"env": "OUTBOX_MAX_ATTEMPTS"})

@@ -204,6 +204,7 @@ RELAY_PRIVILEGES = {
     "event_positions": "INSERT,SELECT,UPDATE", "idempotency_keys": "DELETE,SELECT",
     "inbox": "DELETE,SELECT", "outbox": "DELETE,SELECT,UPDATE",
     "parked_deliveries": "DELETE,INSERT,SELECT,UPDATE", "read_model_checkpoints": "SELECT",
+    "scheduled_job_runs": "INSERT,SELECT,UPDATE",  # the scheduler's jobs run as the relay
 }
 PRIVILEGES = text("""
 SELECT c.relname,

@@ -3,6 +3,8 @@ a canary value goes through successes, refusals, a database error, a relay failu
 failed scheduled job, and no canary appears in anything the app, relay or scheduler logged.
 """
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import event
 
@@ -12,7 +14,7 @@ from vitalbridge import create_app
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.parking import RetryPolicy
 from vitalbridge.messaging.subscribers import Subscriber, connect
-from vitalbridge.scheduler import _in_app_context
+from vitalbridge.scheduler import Job, run_job
 
 PATIENT = {
     "given_name": "Quillonia", "family_name": "Vexmoreton", "birth_date": "1931-02-17",
@@ -102,8 +104,10 @@ def _failed_job(app):
     def leaky_job():
         raise RuntimeError("could not remind Quillonia Vexmoreton at +1 202 555 0147")
 
-    leaky_job.__name__ = "leaky_job"
-    _in_app_context(app, leaky_job)()  # logged, not raised: the scheduler goes on
+    with app.app_context():
+        engine = build_relay().engine
+    job = Job("leaky_job", leaky_job, timedelta(hours=1))
+    run_job(app, engine, job, "test")  # logged, not raised: the scheduler goes on
 
 
 def test_no_canary_reaches_any_log(logged):

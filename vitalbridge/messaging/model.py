@@ -174,3 +174,26 @@ class ReadModelPendingKey(Base):
     tenant_id: Mapped[uuid.UUID] = _tenant_pk()
     read_model: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class ScheduledJobRun(Base):
+    """The latest run of one scheduled job, kept by whichever scheduler is active.
+
+    A platform table (jobs run for every tenant); the scheduler writes it as the relay
+    role and ``flask scheduler status`` reads it, from any host. ``next_run_at`` carries
+    the schedule across a failover: a standby that takes over runs a job that is due
+    at once, not an interval after it became active.
+    """
+
+    __tablename__ = "scheduled_job_runs"
+
+    job: Mapped[str] = mapped_column(Text, primary_key=True)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_duration_seconds: Mapped[float | None] = mapped_column(Double)
+    last_outcome: Mapped[str | None] = mapped_column(Text)
+    failures_in_a_row: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_by: Mapped[str | None] = mapped_column(Text)

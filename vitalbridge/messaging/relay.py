@@ -23,8 +23,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
@@ -32,10 +31,10 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import make_url
 
 from vitalbridge.messaging import metrics, parking, read_models
 from vitalbridge.messaging.errors import failure_summary
+from vitalbridge.messaging.leadership import leadership
 from vitalbridge.messaging.read_models import ReadModel
 from vitalbridge.messaging.signals import EventSignals
 from vitalbridge.messaging.subscribers import BLOCKED
@@ -196,25 +195,11 @@ class Relay:
             if figures.last_applied is not None:
                 metrics.READ_MODEL_APPLIED.labels(name).set(figures.last_applied)
 
-    @contextmanager
-    def _leadership(self, wait: threading.Event | None) -> Iterator[Any]:
+    def _leadership(self, wait: threading.Event | None
+                    ) -> contextlib.AbstractContextManager[psycopg.Connection | None]:
         """Hold the relay lock on a dedicated connection; None if not obtained."""
-        url = make_url(self.engine.url).set(drivername="postgresql")
-        with psycopg.connect(url.render_as_string(hide_password=False),
-                             autocommit=True) as listener:
-            while not _try_lock(listener):
-                if wait is None or wait.wait(self.poll_seconds):
-                    yield None
-                    return
-            log.info("relay is active")
-            try:
-                yield listener
-            finally:
-                # Unlock before closing: the server drops a closed session's locks a
-                # moment after the client has gone, so a drain right after this one
-                # would otherwise find the lock still held and refuse.
-                with contextlib.suppress(psycopg.Error):  # a lost session holds nothing
-                    listener.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+        return leadership(self.engine, RELAY_LOCK_KEY, wait=wait,
+                          poll_seconds=self.poll_seconds, role="relay")
 
     def _wait_for_wakeup(self, listener: psycopg.Connection, stop: threading.Event) -> None:
         """Return on a NOTIFY, on ``stop``, or when the poll interval has passed."""
@@ -228,8 +213,3 @@ class Relay:
 def _age_seconds(envelope: dict[str, Any], now: datetime) -> float:
     occurred = datetime.fromisoformat(envelope["occurred_at"])
     return max((now - occurred).total_seconds(), 0.0)
-
-
-def _try_lock(listener: psycopg.Connection) -> bool:
-    row = listener.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
-    return bool(row and row[0])
