@@ -21,10 +21,9 @@ from tests.conftest import bearer
 from tests.factories import TenantFactory
 from tests.patient_factories import PatientFactory
 from tests.provider_factories import ProviderFactory
+from tests.relay_helpers import drain_with_a_failing_subscriber
 from tests.schedule_factories import LeaveRequestFactory, WorkingHoursFactory
-from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.parking import RetryPolicy
-from vitalbridge.messaging.subscribers import Subscriber, connect
 
 PREDICATE = ("(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), "
              "''::text))::uuid)")
@@ -69,16 +68,9 @@ def _a_clinics_life(app, client):
 
 
 def _deliver_with_one_failure(app):
-    def refuse(envelope, uow):
-        raise RuntimeError("parked on purpose")
-
-    svc = app.extensions["vitalbridge"]
-    connect(Subscriber(name="isolation-refuser", event_type="patient.created", react=refuse),
-            svc.signals, svc.db)
-    with app.app_context():
-        relay = build_relay()
-    relay.retry = RetryPolicy(max_attempts=5, base_seconds=600.0)
-    relay.drain()
+    drain_with_a_failing_subscriber(app, "isolation-refuser", "patient.created",
+                                    lambda envelope: RuntimeError("parked on purpose"),
+                                    RetryPolicy(max_attempts=5, base_seconds=600.0))
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from sqlalchemy import event
 
 from tests.conftest import bearer
 from tests.factories import TenantFactory
+from tests.relay_helpers import drain_with_a_failing_subscriber
 from vitalbridge import create_app
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.parking import RetryPolicy
-from vitalbridge.messaging.subscribers import Subscriber, connect
 from vitalbridge.scheduler import Job, run_job
 
 PATIENT = {
@@ -88,16 +88,11 @@ def _database_error(app, client, key):
 
 
 def _relay_failure(app):
-    def refuse(envelope, uow):
-        raise ValueError(f"cannot file {envelope['data']}")  # the message quotes the event
-
-    svc = app.extensions["vitalbridge"]
-    connect(Subscriber(name="canary-refuser", event_type="patient.created", react=refuse),
-            svc.signals, svc.db)
-    with app.app_context():
-        relay = build_relay()
-    relay.retry = RetryPolicy(max_attempts=1, base_seconds=0.0)
-    assert relay.drain() >= 1
+    delivered = drain_with_a_failing_subscriber(
+        app, "canary-refuser", "patient.created",
+        lambda envelope: ValueError(f"cannot file {envelope['data']}"),  # quotes the event
+        RetryPolicy(max_attempts=1, base_seconds=0.0))
+    assert delivered >= 1
 
 
 def _failed_job(app):
