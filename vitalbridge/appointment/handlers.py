@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import exists, func, insert, select
 
 from vitalbridge.appointment.messages import (
     AppointmentCancelled,
@@ -25,7 +25,7 @@ from vitalbridge.appointment.messages import (
     RescheduleAppointment,
     Span,
 )
-from vitalbridge.appointment.model import Appointment
+from vitalbridge.appointment.model import Appointment, ProviderLeave
 from vitalbridge.db import table_of
 from vitalbridge.messaging.errors import DomainError, NotFound, require_version
 from vitalbridge.messaging.messages import Ack, Command, to_json_value
@@ -102,6 +102,7 @@ def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:
     """Book ``[start, end)`` if every rule holds; overlaps are the database's to refuse."""
     _refuse_unbookable(cmd)
     _lock_calendars(uow, cmd.provider_id, cmd.patient_id)
+    _refuse_during_approved_leave(uow, cmd.provider_id, cmd.start, cmd.end)
     appointment_id = uuid.uuid4()
     key_id = uow.context.principal.key_id
     # A plain INSERT, not an ORM add: nothing reads the new row back, and an exclusion
@@ -158,6 +159,7 @@ def reschedule_appointment(cmd: RescheduleAppointment, uow: UnitOfWork) -> Ack:
         raise IllegalTransition(f"A {row.status} appointment cannot be rescheduled.",
                                 current_status=row.status)
     _refuse_unbookable(cmd)
+    _refuse_during_approved_leave(uow, row.provider_id, cmd.start, cmd.end)
     if (row.starts_at, row.ends_at) == (cmd.start, cmd.end):
         return Ack(id=row.id, version=row.version, status=row.status)
     previous_start, previous_end = row.starts_at, row.ends_at
@@ -172,6 +174,23 @@ def reschedule_appointment(cmd: RescheduleAppointment, uow: UnitOfWork) -> Ack:
         patient_id=row.patient_id, start=cmd.start, end=cmd.end,
         previous_start=previous_start, previous_end=previous_end))
     return Ack(id=row.id, version=row.version, status=AppointmentStatus.BOOKED.value)
+
+
+def _refuse_during_approved_leave(uow: UnitOfWork, provider_id: uuid.UUID, start: datetime,
+                                  end: datetime) -> None:
+    # Read under the provider's calendar lock, which the leave reaction takes too
+    # (subscribers.py): the schedule facts sent with the command were read before it,
+    # and a leave approved since then may already have had its reaction.
+    if uow.session.scalar(select(exists().where(
+            ProviderLeave.tenant_id == uow.acting_tenant,
+            ProviderLeave.provider_id == provider_id,
+            ProviderLeave.starts_at < end, ProviderLeave.ends_at > start))):
+        raise ProviderOnLeave("The provider is on approved leave during this time.")
+
+
+def lock_provider_calendar(uow: UnitOfWork, provider_id: uuid.UUID) -> None:
+    """Take the provider's calendar lock (the one bookings take) for this transaction."""
+    _lock_calendars(uow, provider_id)
 
 
 def _lock_calendars(uow: UnitOfWork, *owners: uuid.UUID) -> None:

@@ -52,3 +52,27 @@ class Appointment(Base):
         Index("ix_appointments_patient_start", "tenant_id", "patient_id", "starts_at", "id"),
         Index("ix_appointments_start", "tenant_id", "starts_at", "id"),
     )
+
+
+class ProviderLeave(Base):
+    """The appointment domain's own copy of a provider's approved leave.
+
+    Fed by ``leave.approved`` and ``leave.cancelled`` (subscribers.py), under the
+    provider's calendar lock, and read by every booking under that same lock: a leave
+    approved while a booking is in flight either reaches the booking's check, or its
+    reaction runs after the booking committed and cancels it. (The schedule facts a view
+    sends with the command are read before the lock, and can be stale.)
+    """
+
+    __tablename__ = "appointment_provider_leave"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    leave_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_appointment_provider_leave_provider", "tenant_id", "provider_id",
+              "starts_at"),
+    )
