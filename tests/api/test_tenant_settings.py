@@ -38,7 +38,8 @@ def key_for(app, tenant, role):
 def test_a_tenant_that_never_saved_settings_gets_the_defaults(client, tenant):
     response = client.get(URL, headers=bearer(tenant.admin_key))
     assert response.status_code == 200
-    assert response.json == {"min_notice_minutes": 0, "version": 0, "updated_at": None}
+    assert response.json == {"min_notice_minutes": 0, "reminder_lead_minutes": [1440, 120],
+                             "version": 0, "updated_at": None}
     assert response.headers["ETag"] == '"0"'
 
 
@@ -66,8 +67,9 @@ def test_each_update_emits_tenant_settings_updated(client, tenant, owner_engine)
     first, second = events(owner_engine)
     assert first["tenant_id"] == first["aggregate_id"] == str(tenant.id)
     assert first["aggregate_type"] == "tenant_settings"
-    assert first["data"] == {"min_notice_minutes": 60}
-    assert second["data"] == {"min_notice_minutes": 43200}
+    # Each event states the settings as they now are.
+    assert first["data"] == {"min_notice_minutes": 60, "reminder_lead_minutes": [1440, 120]}
+    assert second["data"] == {"min_notice_minutes": 43200, "reminder_lead_minutes": [1440, 120]}
     assert first["actor"]["role"] == "admin"
 
 
@@ -98,7 +100,6 @@ def test_if_match_before_the_first_save_must_name_version_0(client, tenant, owne
     {"min_notice_minutes": "30"},
     {"min_notice_minutes": True},
     {"min_notice_minutes": None},
-    {},
 ])
 def test_bad_minutes_are_422_and_change_nothing(client, tenant, owner_engine, body):
     response = patch(client, tenant.admin_key, body)
@@ -165,3 +166,42 @@ def test_an_idempotent_retry_replays_the_answer_once(client, tenant, owner_engin
     changed = patch(client, tenant.admin_key, {"min_notice_minutes": 25}, **headers)
     assert changed.status_code == 422
     assert changed.json["type"].endswith("idempotency-key-reused")
+
+
+def test_an_empty_patch_is_422_and_changes_nothing(client, tenant, owner_engine):
+    response = patch(client, tenant.admin_key, {})
+    assert response.status_code == 422
+    assert response.json["errors"] == {"body": ["Send at least one setting to change."]}
+    assert saved_rows(owner_engine) == []
+
+
+def test_each_setting_changes_alone_and_the_others_keep_their_values(client, tenant):
+    key = tenant.admin_key
+    assert patch(client, key, {"reminder_lead_minutes": [2880, 60]}).status_code == 200
+    after_leads = client.get(URL, headers=bearer(key)).json
+    assert (after_leads["min_notice_minutes"], after_leads["reminder_lead_minutes"]) == (
+        0, [2880, 60])
+    assert patch(client, key, {"min_notice_minutes": 90}).status_code == 200
+    after_notice = client.get(URL, headers=bearer(key)).json
+    assert (after_notice["min_notice_minutes"], after_notice["reminder_lead_minutes"],
+            after_notice["version"]) == (90, [2880, 60], 2)
+    assert patch(client, key, {"reminder_lead_minutes": []}).status_code == 200
+    assert client.get(URL, headers=bearer(key)).json["reminder_lead_minutes"] == []
+
+
+@pytest.mark.parametrize("leads", [[14], [20161], [60, 60], list(range(15, 26)), [60.5],
+                                   ["60"], None, 60])
+def test_bad_reminder_lead_times_are_422_and_change_nothing(client, tenant, owner_engine,
+                                                           leads):
+    response = patch(client, tenant.admin_key, {"reminder_lead_minutes": leads})
+    assert response.status_code == 422
+    assert any(name.startswith("reminder_lead_minutes") for name in response.json["errors"])
+    assert saved_rows(owner_engine) == []
+
+
+def test_lead_times_written_as_whole_floats_are_integers(client, tenant):
+    # JSON Schema's integer: 60.0 is one (the document says "integer").
+    assert patch(client, tenant.admin_key, {"reminder_lead_minutes": [60.0, 1440]}
+                 ).status_code == 200
+    assert client.get(URL, headers=bearer(tenant.admin_key)).json[
+        "reminder_lead_minutes"] == [60, 1440]

@@ -332,13 +332,20 @@ class InputSchema(Schema):
         if self.READS_QUERY_STRINGS or not isinstance(data, Mapping):
             return data
         integers = {field.data_key or name for name, field in self.load_fields.items()
-                    if isinstance(field, fields.Integer)}
-        return {key: int(value) if key in integers and _integral_float(value) else value
+                    if _holds_integers(field)}
+        return {key: _as_integers(value) if key in integers else value
                 for key, value in data.items()}
 
 
-def _integral_float(value: Any) -> bool:
-    return isinstance(value, float) and value.is_integer()
+def _holds_integers(field: fields.Field) -> bool:
+    return isinstance(field, fields.Integer) or (
+        isinstance(field, fields.List) and isinstance(field.inner, fields.Integer))
+
+
+def _as_integers(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_as_integers(item) for item in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _json_types_only(field: fields.Field) -> None:

@@ -116,24 +116,30 @@ def _add_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str, role: Role,
 
 
 def update_tenant_settings(cmd: UpdateTenantSettings, uow: UnitOfWork) -> Ack:
-    """Save the acting tenant's settings: version 1 on the first save, then +1 each time."""
+    """Save the settings given (the others keep their values, or their defaults on the
+    first save): version 1 on the first save, then +1 each time."""
     tenant_id = uow.acting_tenant
     current = uow.session.get(TenantSettings, tenant_id, with_for_update=True)
     # Never saved counts as version 0, so "If-Match: 0" guards a first save.
     require_version("tenant settings", current.version if current else 0, cmd.expected_version)
-    values = {"min_notice_minutes": cmd.min_notice_minutes}
+    values = {name: value for name, value in (
+        ("min_notice_minutes", cmd.min_notice_minutes),
+        ("reminder_lead_minutes", list(cmd.reminder_lead_minutes)
+         if cmd.reminder_lead_minutes is not None else None)) if value is not None}
     stmt = insert(TenantSettings).values(tenant_id=tenant_id, **values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[TenantSettings.tenant_id],
         set_={**values, "version": TenantSettings.version + 1, "updated_at": func.now()})
-    version = uow.session.execute(stmt.returning(TenantSettings.version)).scalar_one()
+    saved = uow.session.execute(stmt.returning(
+        TenantSettings.version, TenantSettings.min_notice_minutes,
+        TenantSettings.reminder_lead_minutes)).one()
     # Two first saves find no row to lock; the later one updates what the earlier inserted
     # (ON CONFLICT), so check If-Match again against the version it really replaced.
-    require_version("tenant settings", version - 1, cmd.expected_version)
+    require_version("tenant settings", saved.version - 1, cmd.expected_version)
     uow.emit(TenantSettingsUpdated(tenant_id=tenant_id, aggregate_id=tenant_id,
-                                   min_notice_minutes=cmd.min_notice_minutes))
-    return Ack(id=tenant_id, version=version)
-
+                                   min_notice_minutes=saved.min_notice_minutes,
+                                   reminder_lead_minutes=tuple(saved.reminder_lead_minutes)))
+    return Ack(id=tenant_id, version=saved.version)
 
 
 CONSTRAINT_ERRORS = {

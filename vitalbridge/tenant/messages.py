@@ -17,6 +17,10 @@ _PLATFORM_KEY = re.compile(r"^vbp_([0-9a-f]{32})_([0-9a-f]{48})$")
 KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.PROVIDER, Role.READONLY)
 # The longest minimum notice a tenant may ask for bookings: 30 days, in minutes.
 MAX_NOTICE_MINUTES = 30 * 24 * 60
+# Reminder lead times (minutes before an appointment's start): 15 minutes to 14 days,
+# at most 10 of them; by default a day and two hours ahead.
+DEFAULT_REMINDER_LEADS = (1440, 120)
+MIN_REMINDER_LEAD, MAX_REMINDER_LEAD, MAX_REMINDER_LEADS = 15, 20_160, 10
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,11 @@ class CreatePlatformKey(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateTenantSettings(Command):
-    """Set the acting tenant's booking settings (the first time creates them)."""
+    """Change the acting tenant's settings: those given (None: unchanged; the first save
+    creates them, the others at their defaults)."""
 
-    min_notice_minutes: int
+    min_notice_minutes: int | None = None
+    reminder_lead_minutes: tuple[int, ...] | None = None
     expected_version: int | None = None
 
     def target_id(self, principal: Principal) -> uuid.UUID | None:
@@ -137,6 +143,7 @@ class TenantSettingsUpdated(Event):
     aggregate_type: ClassVar[str] = "tenant_settings"
 
     min_notice_minutes: int
+    reminder_lead_minutes: tuple[int, ...] = DEFAULT_REMINDER_LEADS
 
 
 # Queries and their answers ---------------------------------------------------------
@@ -228,5 +235,6 @@ class TenantSettingsView:
     """A tenant's booking settings; version 0 and no ``updated_at`` until first saved."""
 
     min_notice_minutes: int = 0
+    reminder_lead_minutes: tuple[int, ...] = DEFAULT_REMINDER_LEADS
     version: int = 0
     updated_at: datetime | None = None

@@ -6,11 +6,17 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Integer, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, Uuid
 
 from vitalbridge.db import Base
-from vitalbridge.tenant.messages import MAX_NOTICE_MINUTES
+from vitalbridge.tenant.messages import (
+    MAX_NOTICE_MINUTES,
+    MAX_REMINDER_LEAD,
+    MAX_REMINDER_LEADS,
+    MIN_REMINDER_LEAD,
+)
 
 NOW = text("now()")
 
@@ -63,6 +69,12 @@ class PlatformKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+REMINDER_LEADS_RULE = (
+    f"cardinality(reminder_lead_minutes) <= {MAX_REMINDER_LEADS} "
+    f"AND {MIN_REMINDER_LEAD} <= ALL (reminder_lead_minutes) "
+    f"AND {MAX_REMINDER_LEAD} >= ALL (reminder_lead_minutes)")
+
+
 class TenantSettings(Base):
     """A tenant's booking settings; no row yet means every default (version 0)."""
 
@@ -70,6 +82,8 @@ class TenantSettings(Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     min_notice_minutes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reminder_lead_minutes: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), server_default=text("'{1440,120}'"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
@@ -77,4 +91,5 @@ class TenantSettings(Base):
     __table_args__ = (
         CheckConstraint(f"min_notice_minutes BETWEEN 0 AND {MAX_NOTICE_MINUTES}",
                         name="min_notice_minutes"),
+        CheckConstraint(REMINDER_LEADS_RULE, name="reminder_lead_minutes"),
     )

@@ -100,8 +100,9 @@ def get_tenant_settings(query: GetTenantSettings, ctx: ReadContext) -> TenantSet
     row = ctx.session.get(TenantSettings, ctx.principal.scope)
     if row is None:
         return TenantSettingsView()
-    return TenantSettingsView(min_notice_minutes=row.min_notice_minutes, version=row.version,
-                              updated_at=row.updated_at)
+    return TenantSettingsView(min_notice_minutes=row.min_notice_minutes,
+                              reminder_lead_minutes=tuple(row.reminder_lead_minutes),
+                              version=row.version, updated_at=row.updated_at)
 
 
 def _tenant_view(tenant: Tenant) -> TenantView:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from vitalbridge.http.pagination import PageSchema
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import InputSchema, Text, TimeZoneName, not_blank
-from vitalbridge.tenant.messages import KEY_ROLES, MAX_NOTICE_MINUTES
+from vitalbridge.tenant.messages import (
+    KEY_ROLES,
+    MAX_NOTICE_MINUTES,
+    MAX_REMINDER_LEAD,
+    MAX_REMINDER_LEADS,
+    MIN_REMINDER_LEAD,
+)
 
 SLUG = validate.Regexp(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
                        error="Lowercase letters, digits and inner hyphens, at most 63.")
@@ -82,19 +90,40 @@ class ApiKeyPageSchema(PageSchema):
     items = fields.List(fields.Nested(ApiKeySchema))
 
 
+def _distinct(leads: list[int]) -> None:
+    if len(set(leads)) != len(leads):
+        raise ValidationError("Each lead time once.")
+
+
 class UpdateTenantSettingsBody(InputSchema):
-    """PATCH /settings."""
+    """PATCH /settings: any of the settings; the others keep their values."""
+
+    JSON_SCHEMA_RULES = {"minProperties": 1}  # something to change
 
     # JSON's integers: 30 and 30.0, never "30" or true (validators.InputSchema).
     min_notice_minutes = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=0, max=MAX_NOTICE_MINUTES),
+        validate=validate.Range(min=0, max=MAX_NOTICE_MINUTES),
         metadata={"description": "Minimum notice for bookings, in minutes (at most 30 days).",
                   "example": 120})
+    reminder_lead_minutes = fields.List(
+        fields.Integer(validate=validate.Range(min=MIN_REMINDER_LEAD, max=MAX_REMINDER_LEAD)),
+        validate=[validate.Length(max=MAX_REMINDER_LEADS), _distinct],
+        metadata={"description": "How long before an appointment's start each "
+                                 "appointment.reminder_due is emitted, in minutes (15 to "
+                                 "20160, at most 10, no repeats; [] for none; default "
+                                 "[1440, 120]).", "uniqueItems": True,
+                  "example": [1440, 120]})
+
+    @validates_schema
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one setting to change.")
 
 
 class TenantSettingsSchema(Schema):
     """The tenant's settings; version 0 and a null updated_at until first saved."""
 
     min_notice_minutes = fields.Integer()
+    reminder_lead_minutes = fields.List(fields.Integer())
     version = fields.Integer()
     updated_at = UtcDateTime(allow_none=True)

@@ -146,5 +146,8 @@ def get_tenant_settings() -> ResponseReturnValue:
 def update_tenant_settings(body: dict[str, Any]) -> ResponseReturnValue:
     """Update Tenant Settings: If-Match optional ("0" before the first save); emits
     tenant.settings_updated (admin)."""
-    return send_command(UpdateTenantSettings(min_notice_minutes=body["min_notice_minutes"],
-                                             expected_version=expected_version()))
+    leads = body.get("reminder_lead_minutes")
+    return send_command(UpdateTenantSettings(
+        min_notice_minutes=body.get("min_notice_minutes"),
+        reminder_lead_minutes=tuple(leads) if leads is not None else None,
+        expected_version=expected_version()))
