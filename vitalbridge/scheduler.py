@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -118,7 +119,7 @@ class Scheduler:
                     return
                 self._lead(holder, stop)
 
-    def _lead(self, holder: object, stop: threading.Event) -> None:
+    def _lead(self, holder: psycopg.Connection, stop: threading.Event) -> None:
         now = datetime.now(UTC)
         background = BackgroundScheduler(timezone="UTC")
         for job in self.jobs:
@@ -130,7 +131,7 @@ class Scheduler:
         background.start()
         try:
             while not stop.wait(min(self.poll_seconds, 1.0)):
-                if not still_held(holder):  # type: ignore[arg-type]
+                if not still_held(holder):
                     log.warning("scheduler lost its lock; back to standby")
                     return
         finally:

@@ -78,13 +78,18 @@ def _auth_responses(roles: tuple[Role, ...]) -> dict[int, object]:
             429: RATE_LIMITED}  # vitalbridge/http/rate_limits.py
 
 
+def bearer_token() -> str:
+    """The token of this request's ``Authorization: Bearer`` header, or ""."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def presented_key() -> ParsedKey:
     """The well-formed Bearer key of this request (not yet checked), or 401."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token()
+    if not token:
         raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
-    parsed = parse_api_key(token.strip())
+    parsed = parse_api_key(token)
     if parsed is None:
         raise Unauthenticated("The API key is malformed.")
     return parsed

@@ -28,12 +28,12 @@ from flask import Flask, Response, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.errors import RateLimitExceeded
 
+from vitalbridge.http.auth import SAFE_METHODS, bearer_token
 from vitalbridge.http.problems import problem
 from vitalbridge.tenant.messages import parse_api_key
 
 log = logging.getLogger(__name__)
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 COMMANDS_SCOPE = "commands-per-key"
 FAILED_AUTH_SCOPE = "failed-auth-per-address"
 
@@ -71,9 +71,7 @@ def client_address() -> str:
 
 def presented_key_id() -> str:
     """The id of the key this request presents (not yet checked), or "" when none."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    parsed = parse_api_key(token.strip()) if scheme.lower() == "bearer" else None
+    parsed = parse_api_key(bearer_token())
     return str(parsed.key_id) if parsed else ""
 
 

@@ -50,13 +50,13 @@ def tidy_chars() -> str:
 
 def line(*, required: bool = False) -> str:
     """One line of text; ``required``: with something visible in it."""
-    return _containing(_class(_LINE_FORBIDDEN), _class(_LINE_FORBIDDEN, visible=True)
+    return containing(_class(_LINE_FORBIDDEN), _class(_LINE_FORBIDDEN, visible=True)
                        if required else None)
 
 
 def lines(*, required: bool = False) -> str:
     """Text of several lines; ``required``: with something visible in it."""
-    return _containing(_class(_LINES_FORBIDDEN), _class(_LINES_FORBIDDEN, visible=True)
+    return containing(_class(_LINES_FORBIDDEN), _class(_LINES_FORBIDDEN, visible=True)
                        if required else None)
 
 
@@ -72,15 +72,11 @@ def tidy(*, required: bool = False, must_hold: str | None = None) -> str:
     in (a letter), else ``required``: something visible."""
     allowed = _class(_TIDY_FORBIDDEN)
     needed = must_hold or (_class(_TIDY_FORBIDDEN, visible=True) if required else None)
-    return _containing(allowed, needed)
+    return containing(allowed, needed)
 
 
 def containing(allowed: str, needed: str | None) -> str:
     """Only ``allowed`` characters, one of them in ``needed`` (when given)."""
-    return _containing(allowed, needed)
-
-
-def _containing(allowed: str, needed: str | None) -> str:
     if needed is None:
         return f"^{allowed}*(?!\\n)$"
     return f"^{allowed}*{needed}{allowed}*(?!\\n)$"
