@@ -12,6 +12,7 @@ from vitalbridge.appointment import handlers as appointment_handlers
 from vitalbridge.appointment import queries as appointment_queries
 from vitalbridge.appointment import read_model_queries as appointment_read_model_queries
 from vitalbridge.appointment import read_models as appointment_read_models
+from vitalbridge.appointment import reminders as appointment_reminders
 from vitalbridge.appointment import subscribers as appointment_subscribers
 from vitalbridge.db import build_database
 from vitalbridge.messaging import audit_trail, feed, sync_status
@@ -43,6 +44,7 @@ DOMAINS: list[tuple[ModuleType, Mapping[type[Query], Any], Iterable[Subscriber]]
     (appointment_handlers, appointment_queries.QUERY_HANDLERS
      | appointment_batch_queries.QUERY_HANDLERS | appointment_read_model_queries.QUERY_HANDLERS,
      appointment_subscribers.SUBSCRIBERS),
+    (appointment_reminders, appointment_reminders.QUERY_HANDLERS, ()),
 ]
 
 

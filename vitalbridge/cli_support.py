@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
+from vitalbridge.messaging.bus import QueryBus
 from vitalbridge.messaging.errors import DomainError
 from vitalbridge.messaging.messages import Ack, Command, Principal
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.services import services
+from vitalbridge.tenant.messages import FindTenantBySlug, ListTenants, TenantView
+
+TENANT_PAGE = 200
 
 
 def send_as_system(command: Command, tenant_id: Any = None) -> Ack:
@@ -30,3 +35,27 @@ def emit_result(lines: list[str], result: dict[str, Any], as_json: bool) -> None
         return
     for line in lines:
         click.echo(line)
+
+
+def every_tenant(queries: QueryBus) -> Iterator[TenantView]:
+    """Every tenant, in creation order, a page at a time."""
+    after = None
+    while True:
+        page = queries.ask(ListTenants(limit=TENANT_PAGE, after=after), Principal.system())
+        yield from page[:TENANT_PAGE]
+        if len(page) <= TENANT_PAGE:
+            return
+        last = page[TENANT_PAGE - 1]
+        after = (last.created_at, last.id)
+
+
+def chosen_tenants(slug: str | None) -> Iterator[TenantView]:
+    """The tenant with ``slug`` (a usage error when there is none), or every tenant."""
+    queries = services().queries
+    if slug is None:
+        yield from every_tenant(queries)
+        return
+    tenant = queries.ask(FindTenantBySlug(slug=slug), Principal.system())
+    if tenant is None:
+        raise click.BadParameter(f"no tenant with slug {slug!r}", param_hint="--tenant")
+    yield tenant

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import click
 from flask.cli import AppGroup
 
+from vitalbridge.cli_support import chosen_tenants
 from vitalbridge.http.render import utc_text
 from vitalbridge.messaging.messages import Principal, to_json_value
 from vitalbridge.messaging.read_models import ReadModel
 from vitalbridge.messaging.rebuild import RebuildRunning, exclusive, rebuild_tenant
 from vitalbridge.messaging.sync_status import SyncState, SyncStatus
 from vitalbridge.services import services
-from vitalbridge.tenant.messages import FindTenantBySlug, ListTenants, TenantView
+from vitalbridge.tenant.messages import TenantView
 
 read_models_cli = AppGroup("read-models", help="The read models behind the queries.")
 
@@ -27,7 +27,7 @@ _TENANT = click.option("--tenant", "tenant_slug", help="Only the tenant with thi
 def status(tenant_slug: str | None, as_json: bool) -> None:
     """Per tenant and read model: status, lag, backlog, last event, last rebuild."""
     models = services().read_models
-    for tenant in _tenants(tenant_slug):
+    for tenant in chosen_tenants(tenant_slug):
         state: SyncState = services().queries.ask(SyncStatus(read_models=models),
                                                   Principal.system(tenant.id))
         if as_json:
@@ -69,7 +69,7 @@ def rebuild(name: str | None, tenant_slug: str | None, every: bool, if_needed: b
     for model in _chosen(name, every):
         try:
             with exclusive(services().db, model):
-                for tenant in _tenants(tenant_slug):
+                for tenant in chosen_tenants(tenant_slug):
                     if if_needed and not _needs_rebuild(model, tenant):
                         continue
                     report = rebuild_tenant(services().db, services().queries, model,
@@ -100,20 +100,3 @@ def _chosen(name: str | None, every: bool) -> list[ReadModel]:
         names = ", ".join(m.name for m in models)
         raise click.BadParameter(f"no read model {name!r}; there are: {names}",
                                  param_hint="NAME") from None
-
-
-def _tenants(slug: str | None) -> Iterator[TenantView]:
-    queries = services().queries
-    if slug is not None:
-        tenant = queries.ask(FindTenantBySlug(slug=slug), Principal.system())
-        if tenant is None:
-            raise click.BadParameter(f"no tenant with slug {slug!r}", param_hint="--tenant")
-        yield tenant
-        return
-    after = None
-    while True:
-        page = queries.ask(ListTenants(limit=200, after=after), Principal.system())
-        yield from page[:200]
-        if len(page) <= 200:
-            return
-        after = (page[199].created_at, page[199].id)

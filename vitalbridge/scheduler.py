@@ -34,6 +34,7 @@ from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.errors import failure_summary
 from vitalbridge.messaging.leadership import leadership, still_held
 from vitalbridge.messaging.maintenance import purge_delivered_events, purge_idempotency_keys
+from vitalbridge.reminder_job import send_reminders
 from vitalbridge.reporting.read_models import PROVIDER_DAYS, ProviderDays
 from vitalbridge.reporting.window import roll_windows
 from vitalbridge.services import services
@@ -87,9 +88,12 @@ class Job:
     interval: timedelta
 
 
-HOURLY = timedelta(hours=1)
-JOBS = [Job(job.__name__, job, HOURLY) for job in
-        (purge_expired_idempotency_keys, purge_old_events, roll_report_window)]
+HOURLY, EVERY_MINUTE = timedelta(hours=1), timedelta(minutes=1)
+JOBS = [
+    *(Job(job.__name__, job, HOURLY) for job in
+      (purge_expired_idempotency_keys, purge_old_events, roll_report_window)),
+    Job("send_reminders", send_reminders, EVERY_MINUTE),
+]
 
 
 def scheduled_jobs(app: Flask) -> list[Job]:

@@ -191,6 +191,7 @@ APP_PRIVILEGES_EXCEPT_READ_WRITE = {
     "audit_log": "INSERT,SELECT",  # append-only (0016)
     "tenants": "INSERT,SELECT",  # platform tables: no policy guards them (0018)
     "platform_keys": "INSERT,SELECT",
+    "appointment_reminders": "DELETE,INSERT,SELECT",  # a reminder emitted is never changed
 }
 RELAY_PRIVILEGES = {
     "event_positions": "INSERT,SELECT,UPDATE", "idempotency_keys": "DELETE,SELECT",

@@ -116,6 +116,18 @@ class RescheduleAppointment(Command):
     expected_version: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SendDueReminders(Command):
+    """Emit ``appointment.reminder_due`` for every booked appointment whose start is within
+    one of ``lead_minutes`` of ``now`` and whose reminder for that lead has not gone out.
+
+    ``lead_minutes`` is the clinic's setting, resolved by the caller (the scheduler).
+    """
+
+    now: datetime
+    lead_minutes: tuple[int, ...]
+
+
 # Events -----------------------------------------------------------------------------
 
 
@@ -176,6 +188,24 @@ class AppointmentRescheduled(_AppointmentEvent):
     previous_end: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppointmentReminderDue(Event):
+    """A booked appointment starts within ``lead_minutes``: time to remind the patient.
+
+    Once per appointment, start and lead time; ids and the start only (no PHI), for the
+    integrations that send the SMS or e-mail.
+    """
+
+    type: ClassVar[str] = "appointment.reminder_due"
+    aggregate_type: ClassVar[str] = "appointment"
+
+    appointment_id: uuid.UUID
+    patient_id: uuid.UUID
+    provider_id: uuid.UUID
+    start: datetime
+    lead_minutes: int
+
+
 # Every event of an appointment's life: each names its provider, patient and period.
 APPOINTMENT_EVENTS = frozenset({
     AppointmentCreated.type, AppointmentCancelled.type, AppointmentCheckedIn.type,
@@ -183,6 +213,17 @@ APPOINTMENT_EVENTS = frozenset({
 
 
 # Queries and their answers ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CountDueReminders(Query):
+    """How many reminders ``SendDueReminders`` would emit now (the scheduler asks first,
+    so that a minute with nothing due sends no command and writes no audit row)."""
+
+    reads_primary: ClassVar[bool] = True  # a replica's lag would hide what is due
+
+    now: datetime
+    lead_minutes: tuple[int, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -76,3 +76,23 @@ class ProviderLeave(Base):
         Index("ix_appointment_provider_leave_provider", "tenant_id", "provider_id",
               "starts_at"),
     )
+
+
+class AppointmentReminder(Base):
+    """A reminder emitted: ``appointment.reminder_due`` went out for this start and lead.
+
+    The key includes the start, so a rescheduled appointment is reminded again; a row
+    whose start has passed is pruned (nothing is due for a past start).
+    """
+
+    __tablename__ = "appointment_reminders"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    appointment_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    lead_minutes: Mapped[int] = mapped_column(Integer, primary_key=True)
+    emitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        Index("ix_appointment_reminders_start", "tenant_id", "starts_at"),
+    )
