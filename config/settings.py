@@ -74,6 +74,15 @@ class Settings:
         default=400, metadata={"env": "REPORT_WINDOW_PAST_DAYS"})
     report_window_future_days: int = field(
         default=200, metadata={"env": "REPORT_WINDOW_FUTURE_DAYS"})
+    # Reconciliation (flask reconcile, and daily): a delivery retrying longer than this, or
+    # an event undelivered longer, is a discrepancy; a read-model row that differs is
+    # looked at again once the relay has applied what was waiting (up to the seconds).
+    reconcile_stuck_delivery_minutes: int = field(
+        default=60, metadata={"env": "RECONCILE_STUCK_DELIVERY_MINUTES"})
+    reconcile_undelivered_minutes: int = field(
+        default=15, metadata={"env": "RECONCILE_UNDELIVERED_MINUTES"})
+    reconcile_settle_seconds: float = field(
+        default=10.0, metadata={"env": "RECONCILE_SETTLE_SECONDS"})
     # Abuse limits (vitalbridge/http/rate_limits.py), as "N/second|minute|hour".
     rate_limit_commands: str = field(default="600/minute", metadata={"env": "RATE_LIMIT_COMMANDS"})
     rate_limit_failed_auth: str = field(

@@ -39,6 +39,7 @@ from vitalbridge.messaging.cli import outbox
 from vitalbridge.patient.views import blueprint as patient_api
 from vitalbridge.provider.views import blueprint as provider_api
 from vitalbridge.read_model_cli import read_models_cli
+from vitalbridge.reconciliation.cli import reconcile
 from vitalbridge.reporting.views import blueprint as reporting_api
 from vitalbridge.schedule.views import blueprint as schedule_api
 from vitalbridge.scheduler import scheduler_cli
@@ -63,7 +64,7 @@ def create_app(**overrides: Any) -> Flask:
     app.extensions[EXTENSION_KEY] = bootstrap(settings)
     _register_migrations(app)
     _register_http(app)
-    for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli):
+    for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli, reconcile):
         app.cli.add_command(group)
     return app
 

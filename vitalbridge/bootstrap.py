@@ -15,7 +15,7 @@ from vitalbridge.appointment import read_models as appointment_read_models
 from vitalbridge.appointment import reminders as appointment_reminders
 from vitalbridge.appointment import subscribers as appointment_subscribers
 from vitalbridge.db import build_database
-from vitalbridge.messaging import audit_trail, feed, sync_status
+from vitalbridge.messaging import audit_trail, delivery_health, feed, sync_status
 from vitalbridge.messaging.broker import build_publisher
 from vitalbridge.messaging.bus import CommandBus, QueryBus
 from vitalbridge.messaging.messages import Query
@@ -26,6 +26,7 @@ from vitalbridge.patient import handlers as patient_handlers
 from vitalbridge.patient import queries as patient_queries
 from vitalbridge.provider import handlers as provider_handlers
 from vitalbridge.provider import queries as provider_queries
+from vitalbridge.reconciliation import handlers as reconciliation_handlers
 from vitalbridge.reporting import queries as reporting_queries
 from vitalbridge.reporting.read_models import ProviderDays, ReportWindow
 from vitalbridge.schedule import handlers as schedule_handlers
@@ -45,6 +46,8 @@ DOMAINS: list[tuple[ModuleType, Mapping[type[Query], Any], Iterable[Subscriber]]
      | appointment_batch_queries.QUERY_HANDLERS | appointment_read_model_queries.QUERY_HANDLERS,
      appointment_subscribers.SUBSCRIBERS),
     (appointment_reminders, appointment_reminders.QUERY_HANDLERS, ()),
+    (reconciliation_handlers, {}, ()),
+    (delivery_health, delivery_health.QUERY_HANDLERS, ()),
 ]
 
 

@@ -192,6 +192,7 @@ APP_PRIVILEGES_EXCEPT_READ_WRITE = {
     "tenants": "INSERT,SELECT",  # platform tables: no policy guards them (0018)
     "platform_keys": "INSERT,SELECT",
     "appointment_reminders": "DELETE,INSERT,SELECT",  # a reminder emitted is never changed
+    "reconciliation_discrepancies": "INSERT,SELECT,UPDATE",  # closed, never deleted
 }
 RELAY_PRIVILEGES = {
     "event_positions": "INSERT,SELECT,UPDATE", "idempotency_keys": "DELETE,SELECT",

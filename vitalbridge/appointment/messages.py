@@ -31,6 +31,11 @@ class AppointmentStatus(enum.StrEnum):
     NO_SHOW = "no_show"
 
 
+# The cancel reason of the appointments the system cancels because the provider cannot
+# see the patient (approved leave, deactivation).
+PROVIDER_UNAVAILABLE = "provider_unavailable"
+
+
 # The statuses that hold the provider's and the patient's time (the exclusion
 # constraints of the appointments table cover exactly these).
 ACTIVE_STATUSES = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN,
@@ -368,6 +373,15 @@ class AppointmentSpansIn(Query):
     """
 
     windows: tuple[ProviderWindow, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentsInWindows(Query):
+    """Appointments in one of ``statuses`` overlapping any of ``windows`` (each a provider's
+    ``[start, end)``), each once, in provider and start order (reconciliation's question)."""
+
+    windows: tuple[ProviderWindow, ...]
+    statuses: tuple[AppointmentStatus, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

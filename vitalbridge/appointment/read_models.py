@@ -106,6 +106,14 @@ class PatientSummaries(ReadModel):
         return [_summary_row(patient, digests[patient.id], providers, now)
                 for patient in patients]
 
+    def comparable(self, row: Row, now: datetime) -> Row:
+        """Misses older than a year drop out of answers by time alone (an answer counts
+        those of its own year): a row computed earlier may still hold them."""
+        since = a_year_before(now)
+        return super().comparable({
+            **row, **{column: [start for start in row[column] if start >= since]
+                      for column in ("cancelled_starts", "no_show_starts")}}, now)
+
     def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
         """Every patient of the tenant, by id."""
         page = reader.ask(PatientIds(after=uuid.UUID(after) if after else None, limit=limit))

@@ -14,14 +14,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from vitalbridge.appointment.handlers import change_status, lock_provider_calendar
-from vitalbridge.appointment.messages import AppointmentStatus, CancelAppointment
+from vitalbridge.appointment.messages import (
+    PROVIDER_UNAVAILABLE,
+    AppointmentStatus,
+    CancelAppointment,
+)
 from vitalbridge.appointment.model import Appointment, ProviderLeave
 from vitalbridge.messaging.subscribers import Subscriber
 from vitalbridge.messaging.uow import UnitOfWork
 from vitalbridge.provider.messages import ProviderDeactivated
 from vitalbridge.schedule.messages import LeaveApproved, LeaveCancelled, LeaveStatus
-
-PROVIDER_UNAVAILABLE = "provider_unavailable"
 
 
 def cancel_booked_during_leave(envelope: dict[str, Any], uow: UnitOfWork) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from vitalbridge.db import among
 from vitalbridge.messaging.bus import QueryBus, ReadContext
-from vitalbridge.messaging.messages import Principal, Query
+from vitalbridge.messaging.messages import Principal, Query, to_json_value
 from vitalbridge.messaging.subscribers import BatchSubscriber
 from vitalbridge.messaging.uow import UnitOfWork
 
@@ -82,6 +82,18 @@ class ReadModel(abc.ABC):
     def key_value(self, key: Key) -> Any:
         """The value of ``key_column`` a key stands for (a UUID unless overridden)."""
         return uuid.UUID(key)
+
+    def comparable(self, row: Row, now: datetime) -> Row:
+        """A row as reconciliation compares it at ``now``: JSON values, without the
+        moment it was computed at. A read model whose rows hold what an answer filters by
+        the time it is asked overrides this to filter the same way."""
+        return {column: to_json_value(value) for column, value in row.items()
+                if column not in ("computed_at", "tenant_id")}
+
+    def reconciled_keys(self, keys: Sequence[Key], reader: Reader) -> list[Key]:
+        """The keys reconciliation compares (all; a read model that keeps a moving
+        window leaves out the dates it is between)."""
+        return list(keys)
 
     def on_rebuilt(self, session: Session, tenant_id: uuid.UUID) -> None:
         """Called in the swap's transaction, after the rebuilt rows replaced the old."""

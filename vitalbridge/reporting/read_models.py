@@ -209,6 +209,17 @@ class ProviderDays(ReadModel):
                 break
         return page
 
+    def reconciled_keys(self, keys: Sequence[Key], reader: Reader) -> list[Key]:
+        """The dates both today's window and the rows' window hold: between hourly rolls
+        the rows may still keep a date the window let go, or not yet a new one."""
+        first, last = self.window.around(today(reader.session))
+        held = reader.session.execute(select(tables.provider_day_window.c.first_date,
+                                             tables.provider_day_window.c.last_date)).first()
+        if held is None:
+            return []
+        low, high = max(first, held.first_date), min(last, held.last_date)
+        return [key for key in keys if low <= parse_day_key(key)[1] <= high]
+
     def on_rebuilt(self, session: Session, tenant_id: uuid.UUID) -> None:
         """The rows now hold the window; a day short at the end in case the date turned
         while the rebuild ran (the hourly roll fills it)."""

@@ -1,0 +1,1 @@
+"""Reconciliation: finding and repairing what eventual consistency broke."""
