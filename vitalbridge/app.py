@@ -40,6 +40,8 @@ from vitalbridge.patient.views import blueprint as patient_api
 from vitalbridge.provider.views import blueprint as provider_api
 from vitalbridge.read_model_cli import read_models_cli
 from vitalbridge.reconciliation.cli import reconcile
+from vitalbridge.reporting.metrics_cli import metrics_cli
+from vitalbridge.reporting.metrics_views import blueprint as metrics_api
 from vitalbridge.reporting.views import blueprint as reporting_api
 from vitalbridge.schedule.views import blueprint as schedule_api
 from vitalbridge.scheduler import scheduler_cli
@@ -51,7 +53,7 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
                           "migrations")
 API_BLUEPRINTS = [events_api, audit_api, tenant_api, provider_api, patient_api, schedule_api,
                   appointment_api, patient_appointment_api, day_sheet_api, reporting_api,
-                  sync_status_api]
+                  metrics_api, sync_status_api]
 
 
 def create_app(**overrides: Any) -> Flask:
@@ -64,7 +66,8 @@ def create_app(**overrides: Any) -> Flask:
     app.extensions[EXTENSION_KEY] = bootstrap(settings)
     _register_migrations(app)
     _register_http(app)
-    for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli, reconcile):
+    for group in (tenants, keys, outbox, demo, scheduler_cli, read_models_cli, reconcile,
+                  metrics_cli):
         app.cli.add_command(group)
     return app
 

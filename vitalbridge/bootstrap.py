@@ -14,6 +14,7 @@ from vitalbridge.appointment import read_model_queries as appointment_read_model
 from vitalbridge.appointment import read_models as appointment_read_models
 from vitalbridge.appointment import reminders as appointment_reminders
 from vitalbridge.appointment import subscribers as appointment_subscribers
+from vitalbridge.appointment import visit_figures as appointment_visit_figures
 from vitalbridge.db import build_database
 from vitalbridge.messaging import audit_trail, delivery_health, feed, sync_status
 from vitalbridge.messaging.broker import build_publisher
@@ -27,6 +28,7 @@ from vitalbridge.patient import queries as patient_queries
 from vitalbridge.provider import handlers as provider_handlers
 from vitalbridge.provider import queries as provider_queries
 from vitalbridge.reconciliation import handlers as reconciliation_handlers
+from vitalbridge.reporting import metrics_queries as reporting_metrics_queries
 from vitalbridge.reporting import queries as reporting_queries
 from vitalbridge.reporting.read_models import ProviderDays, ReportWindow
 from vitalbridge.schedule import handlers as schedule_handlers
@@ -43,7 +45,8 @@ DOMAINS: list[tuple[ModuleType, Mapping[type[Query], Any], Iterable[Subscriber]]
     (patient_handlers, patient_queries.QUERY_HANDLERS, ()),
     (schedule_handlers, schedule_queries.QUERY_HANDLERS, ()),
     (appointment_handlers, appointment_queries.QUERY_HANDLERS
-     | appointment_batch_queries.QUERY_HANDLERS | appointment_read_model_queries.QUERY_HANDLERS,
+     | appointment_batch_queries.QUERY_HANDLERS | appointment_read_model_queries.QUERY_HANDLERS
+     | appointment_visit_figures.QUERY_HANDLERS,
      appointment_subscribers.SUBSCRIBERS),
     (appointment_reminders, appointment_reminders.QUERY_HANDLERS, ()),
     (reconciliation_handlers, {}, ()),
@@ -63,7 +66,7 @@ def bootstrap(settings: Settings) -> Services:
     commands, queries, signals = CommandBus(db), QueryBus(db), EventSignals()
     core_queries: tuple[Mapping[Any, Any], ...] = (
         feed.QUERY_HANDLERS, audit_trail.QUERY_HANDLERS, sync_status.QUERY_HANDLERS,
-        reporting_queries.QUERY_HANDLERS)
+        reporting_queries.QUERY_HANDLERS, reporting_metrics_queries.QUERY_HANDLERS)
     for core in core_queries:
         for query_type, query_handler in core.items():
             queries.register(query_type, query_handler)

@@ -36,6 +36,7 @@ from vitalbridge.messaging.leadership import leadership, still_held
 from vitalbridge.messaging.maintenance import purge_delivered_events, purge_idempotency_keys
 from vitalbridge.reconciliation.cli import reconcile_every_tenant
 from vitalbridge.reminder_job import send_reminders
+from vitalbridge.reporting.metrics_cli import compute_clinic_metrics
 from vitalbridge.reporting.read_models import PROVIDER_DAYS, ProviderDays
 from vitalbridge.reporting.window import roll_windows
 from vitalbridge.services import services
@@ -92,7 +93,8 @@ class Job:
 HOURLY, EVERY_MINUTE, DAILY = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 JOBS = [
     *(Job(job.__name__, job, HOURLY) for job in
-      (purge_expired_idempotency_keys, purge_old_events, roll_report_window)),
+      (purge_expired_idempotency_keys, purge_old_events, roll_report_window,
+       compute_clinic_metrics)),
     Job("send_reminders", send_reminders, EVERY_MINUTE),
     Job("reconcile", reconcile_every_tenant, DAILY),
 ]

@@ -47,6 +47,7 @@ QUERIES = {
     "GET /api/v1/availability": {**INSTANTS, "specialty": "Cardiology"},
     "GET /api/v1/day-sheet": {"date": MONDAY_NOON.date().isoformat()},
     "GET /api/v1/reports/utilization": WINDOW,
+    "GET /api/v1/reports/metrics": {**WINDOW, "granularity": "week"},
 }
 NOT_TENANT_SCOPED = {
     "GET /api/v1/tenants/{tenant_id}": "a platform key's; a tenant key is 403 for any tenant",

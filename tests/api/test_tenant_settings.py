@@ -39,7 +39,7 @@ def test_a_tenant_that_never_saved_settings_gets_the_defaults(client, tenant):
     response = client.get(URL, headers=bearer(tenant.admin_key))
     assert response.status_code == 200
     assert response.json == {"min_notice_minutes": 0, "reminder_lead_minutes": [1440, 120],
-                             "version": 0, "updated_at": None}
+                             "late_cancellation_hours": 24, "version": 0, "updated_at": None}
     assert response.headers["ETag"] == '"0"'
 
 
@@ -68,8 +68,10 @@ def test_each_update_emits_tenant_settings_updated(client, tenant, owner_engine)
     assert first["tenant_id"] == first["aggregate_id"] == str(tenant.id)
     assert first["aggregate_type"] == "tenant_settings"
     # Each event states the settings as they now are.
-    assert first["data"] == {"min_notice_minutes": 60, "reminder_lead_minutes": [1440, 120]}
-    assert second["data"] == {"min_notice_minutes": 43200, "reminder_lead_minutes": [1440, 120]}
+    assert first["data"] == {"min_notice_minutes": 60, "reminder_lead_minutes": [1440, 120],
+                             "late_cancellation_hours": 24}
+    assert second["data"] == {"min_notice_minutes": 43200, "reminder_lead_minutes": [1440, 120],
+                              "late_cancellation_hours": 24}
     assert first["actor"]["role"] == "admin"
 
 
@@ -205,3 +207,19 @@ def test_lead_times_written_as_whole_floats_are_integers(client, tenant):
                  ).status_code == 200
     assert client.get(URL, headers=bearer(tenant.admin_key)).json[
         "reminder_lead_minutes"] == [60, 1440]
+
+
+def test_the_late_cancellation_threshold_is_a_setting(client, tenant):
+    key = tenant.admin_key
+    assert patch(client, key, {"late_cancellation_hours": 48}).status_code == 200
+    saved = client.get(URL, headers=bearer(key)).json
+    assert (saved["late_cancellation_hours"], saved["min_notice_minutes"]) == (48, 0)
+
+
+@pytest.mark.parametrize("hours", [0, 721, 2.5, "24", None, True])
+def test_bad_late_cancellation_thresholds_are_422_and_change_nothing(client, tenant,
+                                                                    owner_engine, hours):
+    response = patch(client, tenant.admin_key, {"late_cancellation_hours": hours})
+    assert response.status_code == 422
+    assert "late_cancellation_hours" in response.json["errors"]
+    assert saved_rows(owner_engine) == []

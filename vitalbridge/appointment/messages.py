@@ -507,3 +507,34 @@ def schedule_facts(items: Any) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
         return tuple((item.start, item.end) for item in items if item.kind == kind)
 
     return spans("working"), spans("leave")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitFigures(Query):
+    """The day sheet's appointments counted per period of local dates (ISO weeks from
+    Monday, or months) from ``first`` to ``last``, per specialty and for the clinic.
+
+    A cancellation is late when made less than ``late_cancellation`` before the start.
+    A patient is seen on a checked-in or completed visit, and new in the period of
+    their first such visit (in the clinic; per specialty, in that specialty).
+    """
+
+    granularity: str  # "week" or "month"
+    first: date
+    last: date
+    late_cancellation: timedelta
+
+
+@dataclass(frozen=True)
+class PeriodVisits:
+    """One period's appointments of a specialty (None: the whole clinic)."""
+
+    period_start: date
+    specialty: str | None
+    appointments: int
+    cancellations: int
+    late_cancellations: int
+    no_shows: int
+    median_lead_minutes: float | None  # booking to start
+    patients_seen: int
+    new_patients: int

@@ -125,20 +125,22 @@ def update_tenant_settings(cmd: UpdateTenantSettings, uow: UnitOfWork) -> Ack:
     values = {name: value for name, value in (
         ("min_notice_minutes", cmd.min_notice_minutes),
         ("reminder_lead_minutes", list(cmd.reminder_lead_minutes)
-         if cmd.reminder_lead_minutes is not None else None)) if value is not None}
+         if cmd.reminder_lead_minutes is not None else None),
+        ("late_cancellation_hours", cmd.late_cancellation_hours)) if value is not None}
     stmt = insert(TenantSettings).values(tenant_id=tenant_id, **values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[TenantSettings.tenant_id],
         set_={**values, "version": TenantSettings.version + 1, "updated_at": func.now()})
     saved = uow.session.execute(stmt.returning(
         TenantSettings.version, TenantSettings.min_notice_minutes,
-        TenantSettings.reminder_lead_minutes)).one()
+        TenantSettings.reminder_lead_minutes, TenantSettings.late_cancellation_hours)).one()
     # Two first saves find no row to lock; the later one updates what the earlier inserted
     # (ON CONFLICT), so check If-Match again against the version it really replaced.
     require_version("tenant settings", saved.version - 1, cmd.expected_version)
     uow.emit(TenantSettingsUpdated(tenant_id=tenant_id, aggregate_id=tenant_id,
                                    min_notice_minutes=saved.min_notice_minutes,
-                                   reminder_lead_minutes=tuple(saved.reminder_lead_minutes)))
+                                   reminder_lead_minutes=tuple(saved.reminder_lead_minutes),
+                                   late_cancellation_hours=saved.late_cancellation_hours))
     return Ack(id=tenant_id, version=saved.version)
 
 

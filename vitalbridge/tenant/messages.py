@@ -21,6 +21,8 @@ MAX_NOTICE_MINUTES = 30 * 24 * 60
 # at most 10 of them; by default a day and two hours ahead.
 DEFAULT_REMINDER_LEADS = (1440, 120)
 MIN_REMINDER_LEAD, MAX_REMINDER_LEAD, MAX_REMINDER_LEADS = 15, 20_160, 10
+# A cancellation this close to the start counts as late in the clinic metrics.
+DEFAULT_LATE_CANCELLATION_HOURS, MAX_LATE_CANCELLATION_HOURS = 24, 720
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class UpdateTenantSettings(Command):
 
     min_notice_minutes: int | None = None
     reminder_lead_minutes: tuple[int, ...] | None = None
+    late_cancellation_hours: int | None = None
     expected_version: int | None = None
 
     def target_id(self, principal: Principal) -> uuid.UUID | None:
@@ -144,6 +147,7 @@ class TenantSettingsUpdated(Event):
 
     min_notice_minutes: int
     reminder_lead_minutes: tuple[int, ...] = DEFAULT_REMINDER_LEADS
+    late_cancellation_hours: int = DEFAULT_LATE_CANCELLATION_HOURS
 
 
 # Queries and their answers ---------------------------------------------------------
@@ -236,5 +240,6 @@ class TenantSettingsView:
 
     min_notice_minutes: int = 0
     reminder_lead_minutes: tuple[int, ...] = DEFAULT_REMINDER_LEADS
+    late_cancellation_hours: int = DEFAULT_LATE_CANCELLATION_HOURS
     version: int = 0
     updated_at: datetime | None = None

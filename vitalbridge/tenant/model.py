@@ -12,6 +12,7 @@ from sqlalchemy.types import DateTime, Uuid
 
 from vitalbridge.db import Base
 from vitalbridge.tenant.messages import (
+    MAX_LATE_CANCELLATION_HOURS,
     MAX_NOTICE_MINUTES,
     MAX_REMINDER_LEAD,
     MAX_REMINDER_LEADS,
@@ -74,6 +75,8 @@ REMINDER_LEADS_RULE = (
     f"AND {MIN_REMINDER_LEAD} <= ALL (reminder_lead_minutes) "
     f"AND {MAX_REMINDER_LEAD} >= ALL (reminder_lead_minutes)")
 
+LATE_CANCELLATION_RULE = f"late_cancellation_hours BETWEEN 1 AND {MAX_LATE_CANCELLATION_HOURS}"
+
 
 class TenantSettings(Base):
     """A tenant's booking settings; no row yet means every default (version 0)."""
@@ -84,6 +87,7 @@ class TenantSettings(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     reminder_lead_minutes: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), server_default=text("'{1440,120}'"))
+    late_cancellation_hours: Mapped[int] = mapped_column(Integer, server_default=text("24"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
@@ -92,4 +96,5 @@ class TenantSettings(Base):
         CheckConstraint(f"min_notice_minutes BETWEEN 0 AND {MAX_NOTICE_MINUTES}",
                         name="min_notice_minutes"),
         CheckConstraint(REMINDER_LEADS_RULE, name="reminder_lead_minutes"),
+        CheckConstraint(LATE_CANCELLATION_RULE, name="late_cancellation_hours"),
     )

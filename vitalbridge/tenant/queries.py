@@ -102,6 +102,7 @@ def get_tenant_settings(query: GetTenantSettings, ctx: ReadContext) -> TenantSet
         return TenantSettingsView()
     return TenantSettingsView(min_notice_minutes=row.min_notice_minutes,
                               reminder_lead_minutes=tuple(row.reminder_lead_minutes),
+                              late_cancellation_hours=row.late_cancellation_hours,
                               version=row.version, updated_at=row.updated_at)
 
 

@@ -12,6 +12,7 @@ from vitalbridge.http.schemas import AckSchema
 from vitalbridge.http.validators import InputSchema, Text, TimeZoneName, not_blank
 from vitalbridge.tenant.messages import (
     KEY_ROLES,
+    MAX_LATE_CANCELLATION_HOURS,
     MAX_NOTICE_MINUTES,
     MAX_REMINDER_LEAD,
     MAX_REMINDER_LEADS,
@@ -113,6 +114,11 @@ class UpdateTenantSettingsBody(InputSchema):
                                  "20160, at most 10, no repeats; [] for none; default "
                                  "[1440, 120]).", "uniqueItems": True,
                   "example": [1440, 120]})
+    late_cancellation_hours = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_LATE_CANCELLATION_HOURS),
+        metadata={"description": "A cancellation less than this many hours before the "
+                                 "start counts as late in the clinic metrics (1 to 720; "
+                                 "default 24).", "example": 24})
 
     @validates_schema
     def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -125,5 +131,6 @@ class TenantSettingsSchema(Schema):
 
     min_notice_minutes = fields.Integer()
     reminder_lead_minutes = fields.List(fields.Integer())
+    late_cancellation_hours = fields.Integer()
     version = fields.Integer()
     updated_at = UtcDateTime(allow_none=True)

@@ -150,4 +150,5 @@ def update_tenant_settings(body: dict[str, Any]) -> ResponseReturnValue:
     return send_command(UpdateTenantSettings(
         min_notice_minutes=body.get("min_notice_minutes"),
         reminder_lead_minutes=tuple(leads) if leads is not None else None,
+        late_cancellation_hours=body.get("late_cancellation_hours"),
         expected_version=expected_version()))
