@@ -3,11 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NEEDS_PYTHON := import sys; sys.exit(sys.version_info < (3, 11))
+# The Python installation an interpreter belongs to (a venv's is the one it was made from).
+installation = $(shell $(1) -c 'import os, sys; print(os.path.realpath(sys.base_prefix))' 2>/dev/null)
 
-.PHONY: run test lint check db-stop clean
+.PHONY: run test lint check db-stop clean remake-venv
+
+# A PYTHON given to this make (environment or command line) that is not the one .venv
+# was made from makes .venv again; the default python3 never replaces an existing one.
+ifneq ($(filter environment command line,$(origin PYTHON)),)
+ifneq ($(call installation,$(PYTHON)),$(call installation,$(BIN)/python))
+$(STAMP): remake-venv
+endif
+endif
+
+remake-venv:
+	@$(PYTHON) -c '$(NEEDS_PYTHON)' || \
+		{ echo "VitalBridge needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
+	rm -rf $(VENV)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	@$(PYTHON) -c '$(NEEDS_PYTHON)' || \
 		{ echo "VitalBridge needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -20,6 +20,12 @@ forwarded_allow_ips = "127.0.0.1"
 # 8000 characters itself, as problem+json (vitalbridge/http/request_limits.py).
 limit_request_line = 8190
 accesslog = None  # the app logs requests itself, as JSON with request ids
+# gunicorn's control socket (for gunicornc) defaults to one path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second server of the same
+# user on the host would take it over, and gunicornc would then steer the wrong one. So
+# it is off unless GUNICORN_CONTROL_SOCKET names a path that belongs to this server.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 
 def child_exit(server, worker):

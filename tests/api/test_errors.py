@@ -77,7 +77,9 @@ def test_body_that_is_not_an_object_is_422(client, platform_key):
 
 
 def test_unknown_route_is_404(client):
-    assert_problem(client.get("/api/v1/does-not-exist"), 404)
+    body = assert_problem(client.get("/api/v1/does-not-exist"), 404)
+    assert body["type"] == "about:blank"
+    assert "errors" not in body
 
 
 def test_wrong_method_is_405_with_allow(client):
@@ -91,8 +93,41 @@ def test_oversized_body_is_413(client, platform_key):
     assert_problem(client.post("/api/v1/tenants", headers=bearer(platform_key), json=huge), 413)
 
 
-def test_bad_uuid_in_path_is_404(client, platform_key):
-    assert_problem(client.get("/api/v1/tenants/not-a-uuid", headers=bearer(platform_key)), 404)
+def assert_malformed_id(response, parameter):
+    body = assert_problem(response, 404)
+    assert body["type"].endswith(":not-found")
+    assert body["errors"] == {parameter: ["Not a valid UUID."]}
+    assert f"{parameter} in the path is not an id" in body["detail"]
+
+
+def test_bad_uuid_in_path_is_404_naming_the_parameter(client, platform_key):
+    assert_malformed_id(client.get("/api/v1/tenants/not-a-uuid", headers=bearer(platform_key)),
+                        "tenant_id")
+
+
+@pytest.mark.parametrize(("method", "path", "parameter"), [
+    ("POST", "/api/v1/api-keys/<key-id>/revoke", "key_id"),  # a placeholder left in
+    ("POST", "/api/v1/api-keys/%3Ckey-id%3E/revoke", "key_id"),  # the same, as curl sends it
+    ("GET", f"/api/v1/providers/{uuid.uuid4().hex}", "provider_id"),  # hex without hyphens
+    ("PUT", "/api/v1/providers/42/overrides/2027-01-04", "provider_id"),
+    ("POST", "/api/v1/appointments/my-visit/cancel", "appointment_id"),
+])
+def test_a_malformed_id_names_its_parameter(client, tenant, method, path, parameter):
+    response = client.open(path, method=method, headers=bearer(tenant.admin_key), json={})
+    assert_malformed_id(response, parameter)
+
+
+def test_a_well_formed_id_of_nothing_is_a_plain_not_found(client, tenant):
+    body = assert_problem(client.get(f"/api/v1/providers/{uuid.uuid4()}",
+                                     headers=bearer(tenant.admin_key)), 404)
+    assert body["type"].endswith(":not-found")
+    assert "errors" not in body
+
+
+def test_a_route_that_does_not_exist_even_with_ids_is_a_bare_404(client, tenant):
+    body = assert_problem(client.get("/api/v1/providers/not-an-id/no-such-thing",
+                                     headers=bearer(tenant.admin_key)), 404)
+    assert body["type"] == "about:blank"
 
 
 def test_bad_query_arguments_are_422(client, platform_key):

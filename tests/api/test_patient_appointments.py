@@ -2,6 +2,7 @@
 order, pages, filters, names, provider keys, roles, tenants; age, next, last, counts."""
 
 import itertools
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -318,6 +319,27 @@ def test_summary_of_a_patient_with_history(app, client, tenant, book, provider, 
         "completed", "Grace Hopper")
     assert summary["recent"] == {"since": utc(a_year_before(as_of)), "cancellations": 1,
                                  "no_shows": 1}
+
+
+def test_a_visit_cancelled_ahead_of_time_counts_once_its_start_has_passed(
+        app, client, tenant, book, provider, patient):
+    # "recent" counts misses by when they were due (README, the summary's row), and the
+    # stored row is not recomputed as time passes: the answer counts by its own moment.
+    start = datetime.now(UTC) + timedelta(seconds=6)
+    visit = book(provider, patient, start, minutes=5)
+    step(app, tenant, CancelAppointment(appointment_id=visit, reason="cancelled ahead"))
+    catch_up(app)
+
+    def recent_cancellations():
+        response = client.get(f"/api/v1/patients/{patient.id}/summary",
+                              headers=bearer(tenant.admin_key))
+        assert response.status_code == 200, response.json
+        return response.json["recent"]["cancellations"]
+
+    assert recent_cancellations() == 0
+    assert datetime.now(UTC) < start, "too slow to ask before the start"
+    time.sleep((start - datetime.now(UTC)).total_seconds() + 0.5)
+    assert recent_cancellations() == 1
 
 
 def test_the_next_appointment_skips_cancelled_and_may_be_checked_in(app, client, tenant,

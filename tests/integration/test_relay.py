@@ -9,6 +9,7 @@ from sqlalchemy import text
 from vitalbridge import create_app
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.messages import Principal, Role
+from vitalbridge.messaging.metrics import NO_SUBSCRIBER
 from vitalbridge.messaging.parking import RetryPolicy
 from vitalbridge.messaging.relay import RelayBusy
 from vitalbridge.messaging.subscribers import Subscriber, connect
@@ -239,7 +240,8 @@ def test_relay_metrics_count_deliveries_failures_and_backlog(relay_app):
     def delivered_to_anyone():  # the read models' subscribers take tenant.created too
         return sum(s.value for metric in REGISTRY.collect()
                    if metric.name == "vitalbridge_outbox_delivered"
-                   for s in metric.samples if s.name.endswith("_total"))
+                   for s in metric.samples if s.name.endswith("_total")
+                   and s.labels["subscriber"] != NO_SUBSCRIBER)
 
     subscribe(relay_app, "metered", lambda envelope, uow: None)
     subscribe(relay_app, "metered-fail", fail)
@@ -261,6 +263,27 @@ def test_relay_metrics_count_deliveries_failures_and_backlog(relay_app):
     assert sample("vitalbridge_outbox_delivery_latency_seconds_count") == before[2] + delivered
     assert sample("vitalbridge_outbox_backlog") == 0
     assert sample("vitalbridge_outbox_parked", state="retrying") == 2
+
+
+def test_events_no_subscriber_listens_to_are_counted_as_delivered_to_none(relay_app):
+    from prometheus_client import REGISTRY
+
+    def to_nobody():
+        return REGISTRY.get_sample_value("vitalbridge_outbox_delivered_total",
+                                         {"subscriber": NO_SUBSCRIBER}) or 0.0
+
+    before = to_nobody()
+    (tenant_id,) = create_tenants(relay_app, "quiet")
+    relay = relay_for(relay_app)
+    assert relay.drain() == 1
+    assert to_nobody() == before  # tenant.created has subscribers (the read models)
+    for name in ("desk", "tablet", "kiosk"):  # api_key.created: no subscriber at all
+        dispatch(relay_app, CreateApiKey(name=name, role=Role.STAFF), tenant_id)
+    assert relay_app.extensions["vitalbridge"].signals.subscribers("api_key.created") == []
+    assert relay.drain() == 3
+    assert to_nobody() == before + 3
+    assert relay.drain() == 0
+    assert to_nobody() == before + 3
 
 
 def test_retry_one_dead_event_by_id(relay_app, owner_engine):

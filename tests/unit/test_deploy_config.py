@@ -1,7 +1,9 @@
 """The shipped nginx site keeps patient data out of its logs (hardening, item 2)."""
 
+import inspect
 import json
 import re
+import runpy
 from pathlib import Path
 
 NGINX = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
@@ -66,3 +68,37 @@ def test_a_request_line_too_long_is_answered_as_problem_json():
     assert "default_type application/problem+json;" in answer
     gunicorn = (NGINX.parent / "gunicorn.conf.py").read_text()
     assert re.search(r"^limit_request_line = 8190$", gunicorn, re.MULTILINE)
+
+
+def _gunicorn_settings(monkeypatch, **environ):
+    """deploy/gunicorn.conf.py as gunicorn reads it, under ``environ``."""
+    from gunicorn.config import Config
+
+    monkeypatch.delenv("GUNICORN_CONTROL_SOCKET", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    config = Config()
+    namespace = runpy.run_path(str(NGINX.parent / "gunicorn.conf.py"))
+    for name, value in namespace.items():
+        if name.startswith("_") or inspect.ismodule(value) or inspect.isclass(value):
+            continue
+        assert name in config.settings, f"{name} is no gunicorn setting"
+        config.set(name, value)
+    return config
+
+
+def test_no_control_socket_at_the_per_user_default(monkeypatch):
+    # Two servers of one user on a host would share $HOME/.gunicorn/gunicorn.ctl.
+    assert _gunicorn_settings(monkeypatch).control_socket_disable is True
+
+
+def test_a_control_socket_only_where_the_server_is_told(monkeypatch):
+    config = _gunicorn_settings(monkeypatch, GUNICORN_CONTROL_SOCKET="/run/web-a/gunicorn.ctl")
+    assert config.control_socket_disable is False
+    assert config.control_socket == "/run/web-a/gunicorn.ctl"
+
+
+def test_the_web_unit_keeps_its_control_socket_in_its_own_runtime_directory():
+    unit = (NGINX.parent / "vitalbridge-web.service").read_text()
+    assert "RuntimeDirectory=vitalbridge-web\n" in unit
+    assert "Environment=GUNICORN_CONTROL_SOCKET=/run/vitalbridge-web/gunicorn.ctl\n" in unit

@@ -6,6 +6,7 @@ With DATABASE_URL unset it starts an embedded PostgreSQL whose data lives in .pg
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -13,16 +14,38 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
-PGDATA = Path(os.environ.get("VITALBRIDGE_PGDATA", ROOT / ".pgdata")).resolve()
-VAR = Path(os.environ.get("VITALBRIDGE_VAR", ROOT / "var")).resolve()
+DEFAULT_PGDATA = ROOT / ".pgdata"
+PGDATA = Path(os.environ.get("VITALBRIDGE_PGDATA", DEFAULT_PGDATA)).resolve()
 DATABASE = "vitalbridge"
+
+
+def var_folder(pgdata: Path = PGDATA) -> Path:
+    """Where this run keeps its demo admin key and its metrics files.
+
+    ``VITALBRIDGE_VAR`` if set; else ``var/`` for the default data folder, and a folder
+    beside any other one (``<data folder>.var``, like its ``.pepper``): the key belongs to
+    that database, and two runs on one host must not overwrite each other's key or
+    empty each other's metrics.
+    """
+    if os.environ.get("VITALBRIDGE_VAR"):
+        return Path(os.environ["VITALBRIDGE_VAR"]).resolve()
+    if pgdata == DEFAULT_PGDATA.resolve():
+        return ROOT / "var"
+    return pgdata.with_name(pgdata.name + ".var")
+
+
+VAR = var_folder()
 
 
 def main() -> int:
     """Prepare the database, then supervise gunicorn, the outbox relay and the scheduler."""
-    env = dict(os.environ)
+    env = dict(os.environ, VITALBRIDGE_VAR=str(VAR))  # the seed writes the key there
+    var_lock = _claim_var_folder()  # held while this function runs
+    if var_lock is None:
+        return 1
     stop_database = _prepare_database(env)
     try:
         _flask(env, "db", "upgrade")
@@ -32,6 +55,25 @@ def main() -> int:
         return _supervise(env)
     finally:
         stop_database()
+
+
+def _claim_var_folder() -> IO[str] | None:
+    """Lock VAR for this run (held until the process exits), or say who holds it."""
+    VAR.mkdir(parents=True, exist_ok=True)
+    holder = (VAR / "make-run.lock").open("a+")
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder.seek(0)
+        print(f"Another make run (pid {holder.read().strip() or '?'}) uses {VAR} for its admin "
+              "key and metrics. Give this one another VITALBRIDGE_PGDATA (or "
+              "VITALBRIDGE_VAR).", file=sys.stderr, flush=True)
+        holder.close()
+        return None
+    holder.truncate(0)
+    holder.write(f"{os.getpid()}\n")
+    holder.flush()
+    return holder
 
 
 def _prepare_database(env: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -77,8 +77,9 @@ _MEANINGS = {
     HTTPStatus.UNAUTHORIZED: "No API key, or a malformed, unknown or revoked one "
                              "(unauthenticated).",
     HTTPStatus.FORBIDDEN: "The key's role may not do this (forbidden).",
-    HTTPStatus.NOT_FOUND: "No such resource in this tenant (another tenant's is never "
-                          "revealed) or no such route (not-found).",
+    HTTPStatus.NOT_FOUND: "No such resource in this tenant (not-found; another tenant's "
+                          "is never revealed), also for an id in the path that is not a "
+                          "UUID (`errors` names it); or no such route (about:blank).",
     HTTPStatus.CONFLICT: "A business rule refused the command (`type` names it; each "
                          "command lists its own), or the first request with this "
                          "Idempotency-Key is still running (idempotency-key-in-flight).",

@@ -8,9 +8,10 @@ from typing import Any
 
 import psycopg
 import sqlalchemy.exc
-from flask import Flask, Response, g, json
+from flask import Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException
 
+from vitalbridge.http.path_params import malformed_ids
 from vitalbridge.messaging.errors import DomainError, failure_summary
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,21 @@ def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     if status >= 500:
         return _unexpected_error(error)
+    if status == 404 and request.url_rule is None and (ids := malformed_ids(current_app)):
+        return _malformed_ids(ids)
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     errors = _field_errors(getattr(error, "data", None) or {})
     detail = _detail(status, errors, error.description)
     return problem(status, _TITLES.get(status, error.name), detail, type_=_type_for(status, errors),
                    errors=errors or None, headers=headers)
+
+
+def _malformed_ids(names: list[str]) -> Response:
+    # The route exists but an id in its path is no UUID (often a placeholder left in):
+    # no resource can have it, so 404, naming the parameter rather than a bare "not found".
+    return problem(404, "Not Found", f"No such resource: {', '.join(names)} in the path "
+                   "is not an id (a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301).",
+                   type_="not-found", errors={name: ["Not a valid UUID."] for name in names})
 
 
 def _detail(status: int, errors: Mapping[str, list[str]], description: str | None) -> str | None:

@@ -7,8 +7,13 @@ import os
 
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
+# The subscriber label of events that no subscriber listens to: they are delivered too
+# (marked delivered, given their feed position), to nobody, and counted under it so that
+# the counter moves with every event the relay passes, not only the subscribed ones.
+NO_SUBSCRIBER = "(none)"
 DELIVERED = Counter("vitalbridge_outbox_delivered_total",
-                    "Events handled by a subscriber.", ["subscriber"])
+                    f"Events handled by a subscriber, or by none ({NO_SUBSCRIBER}).",
+                    ["subscriber"])
 FAILED = Counter("vitalbridge_outbox_failed_total",
                  "Failed deliveries to a subscriber (each attempt).", ["subscriber"])
 LATENCY = Histogram("vitalbridge_outbox_delivery_latency_seconds",

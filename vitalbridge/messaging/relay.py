@@ -95,7 +95,10 @@ class Relay:
             for subscriber in self._subscribers_of(rows):
                 self._deliver_to(conn, subscriber, rows)
             parking.mark_delivered(conn, rows)
-            return len(rows)
+        unsubscribed = sum(not self.signals.subscribers(row.type) for row in rows)
+        if unsubscribed:  # counted once their delivery is committed
+            metrics.DELIVERED.labels(metrics.NO_SUBSCRIBER).inc(unsubscribed)
+        return len(rows)
 
     def _subscribers_of(self, rows: Sequence[Any]) -> list[str]:
         names: dict[str, None] = {}
