@@ -26,6 +26,7 @@ class EventSignals:
         self._names: dict[str, list[str]] = defaultdict(list)
         self._retry_forever: set[str] = set()
         self._batched: set[str] = set()
+        self._receivers: dict[str, list[tuple[str, Receiver]]] = defaultdict(list)
 
     def signal(self, event_type: str) -> Signal:
         """The signal for ``event_type`` (e.g. ``"leave.approved"``)."""
@@ -44,6 +45,7 @@ class EventSignals:
         if retry_forever:
             self._retry_forever.add(name)
         self.signal(event_type).connect(receiver, sender=name, weak=False)
+        self._receivers[name].append((event_type, receiver))
 
     def connect_batch(self, event_types: frozenset[str], name: str,
                       receiver: Receiver) -> None:
@@ -58,6 +60,18 @@ class EventSignals:
             self._names[event_type].append(name)
         self._batched.add(name)
         self.signal(_batch_signal(name)).connect(receiver, sender=name, weak=False)
+        self._receivers[name].append((_batch_signal(name), receiver))
+
+    def disconnect(self, name: str) -> None:
+        """Subscriber ``name`` stops receiving anything (one connected for a while: a
+        test's failing subscriber must not outlive its test in a shared app)."""
+        for signal_name, receiver in self._receivers.pop(name, []):
+            self.signal(signal_name).disconnect(receiver, sender=name)
+        for names in self._names.values():
+            if name in names:
+                names.remove(name)
+        self._retry_forever.discard(name)
+        self._batched.discard(name)
 
     def lane(self, subscriber: str, event_type: str) -> str:
         """The signal ``subscriber`` receives ``event_type`` on: consecutive events on the

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.http.validators import CalendarDate, QueryArgs, Text
 from vitalbridge.reporting.metrics import GRANULARITIES
+from vitalbridge.reporting.schemas import check_date_range
 
 MAX_SPAN_DAYS = 731  # two years of weeks or months in one answer
 
@@ -28,12 +29,7 @@ class MetricsArgs(QueryArgs):
 
     @validates_schema
     def _span(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "first" not in data or "last" not in data:
-            return
-        if data["last"] < data["first"]:
-            raise ValidationError("Must be on or after from.", field_name="to")
-        if (data["last"] - data["first"]).days > MAX_SPAN_DAYS:
-            raise ValidationError(f"At most {MAX_SPAN_DAYS} days after from.", field_name="to")
+        check_date_range(data, MAX_SPAN_DAYS, f"At most {MAX_SPAN_DAYS} days after from.")
 
 
 def _rate(description: str) -> fields.Float:

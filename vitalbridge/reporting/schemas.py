@@ -29,13 +29,18 @@ class UtilizationArgs(PageArgs):
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "first" not in data or "last" not in data:
-            return
-        if data["last"] < data["first"]:
-            raise ValidationError("Must be on or after from.", field_name="to")
-        if (data["last"] - data["first"]).days + 1 > MAX_DAYS:
-            raise ValidationError(f"The report may span at most {MAX_DAYS} days.",
-                                  field_name="to")
+        check_date_range(data, MAX_DAYS - 1, f"The report may span at most {MAX_DAYS} days.")
+
+
+def check_date_range(data: dict[str, Any], most_days_after: int, too_long: str) -> None:
+    """``to`` on or after ``from``, and at most ``most_days_after`` days after it (once
+    both loaded; a missing or bad one has its own error)."""
+    if "first" not in data or "last" not in data:
+        return
+    if data["last"] < data["first"]:
+        raise ValidationError("Must be on or after from.", field_name="to")
+    if (data["last"] - data["first"]).days > most_days_after:
+        raise ValidationError(too_long, field_name="to")
 
 
 class UsageSchema(Schema):
