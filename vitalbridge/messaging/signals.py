@@ -2,8 +2,9 @@
 
 Each subscriber connects to its event type's signal under its own name (the blinker
 sender), so the relay can deliver to one subscriber at a time and a failing subscriber
-never hides an event from the others. Each app (and so each test) has its own
-namespace, so subscribers wired for one database never receive another app's events.
+never hides an event from the others. Each app has its own namespace, so subscribers
+wired for one database never receive another app's events (tests share one app: a
+subscriber a test connects for a while is disconnected again).
 """
 
 from __future__ import annotations
