@@ -16,6 +16,7 @@ import limits
 from sqlalchemy.engine import make_url
 
 ENVIRONMENTS = ("development", "testing", "production")
+REPLICA_FALLBACKS = ("primary", "503")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEV_ONLY_PEPPER = "dev-only-pepper-not-for-production"
 
@@ -37,6 +38,10 @@ class Settings:
         default="vitalbridge_relay", metadata={"env": "DATABASE_RELAY_ROLE"}
     )
     database_replica_url: str = field(default="", metadata={"env": "DATABASE_REPLICA_URL"})
+    # A query with a Consistency-Token whose commit the replica has not replayed within
+    # the wait: "primary" reads the primary, "503" answers not-yet-consistent.
+    replica_catch_up_fallback: str = field(
+        default="primary", metadata={"env": "REPLICA_CATCH_UP_FALLBACK"})
     database_pool_size: int = field(default=5, metadata={"env": "DATABASE_POOL_SIZE"})
     # Set on the app role by the migrations (ALTER ROLE ... SET), so they bound every
     # connection it makes: a runaway query, a lock wait, a transaction left open.
@@ -152,6 +157,9 @@ def _validated(settings: Settings) -> Settings:
         _check_origin(origin)
     for name in ("rate_limit_commands", "rate_limit_failed_auth"):
         _check_rate_limit(name.upper(), getattr(settings, name))
+    if settings.replica_catch_up_fallback not in REPLICA_FALLBACKS:
+        raise SettingsError("REPLICA_CATCH_UP_FALLBACK must be one of "
+                            f"{', '.join(REPLICA_FALLBACKS)}")
     if not 0 <= settings.trusted_proxy_hops <= 5:
         raise SettingsError("TRUSTED_PROXY_HOPS must be from 0 to 5")
     if not settings.api_key_pepper:

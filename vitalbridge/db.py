@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, MetaData, Table, any_, create_engine, text
+import psycopg
+from sqlalchemy import ColumnElement, Connection, Engine, MetaData, Table, any_, create_engine, text
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
@@ -65,10 +66,15 @@ class Database:
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
 
+    @property
+    def has_replica(self) -> bool:
+        """Whether queries have a replica of their own (DATABASE_REPLICA_URL)."""
+        return self.replica is not self.engine
+
     def dispose(self) -> None:
         """Close every pooled connection (tests, shutdown)."""
         self.engine.dispose()
-        if self.replica is not self.engine:
+        if self.has_replica:
             self.replica.dispose()
 
 
@@ -76,7 +82,8 @@ def build_database(settings: Settings) -> Database:
     """Create the primary (and optional replica) engines for the app role."""
     engine = service_engine(settings.app_url, settings.database_pool_size)
     replica = (
-        service_engine(settings.database_replica_url, settings.database_pool_size)
+        service_engine(settings.database_replica_url, settings.database_pool_size,
+                       connect_timeout=REPLICA_CONNECT_TIMEOUT)
         if settings.database_replica_url
         else engine
     )
@@ -98,16 +105,43 @@ def owner_engine(settings: Settings) -> Engine:
 # and the calendar math take as is. In any named zone (even 'Etc/UTC') psycopg converts
 # every value through zoneinfo, a cost that shows when availability reads thousands.
 UTC_SESSIONS = {"options": "-c timezone=UTC"}
+# Seconds to give up reaching the replica: queries then read the primary (a host that
+# drops packets would otherwise hold each request for the system's TCP timeout).
+REPLICA_CONNECT_TIMEOUT = 2
 
 
-def service_engine(url: str, pool_size: int) -> Engine:
+def service_engine(url: str, pool_size: int, *, connect_timeout: int | None = None) -> Engine:
     """A pooled engine for one of the app's roles (app, relay, replica).
 
     Every engine hides parameters: a database error's text (logged, or printed by a CLI
     command) never carries a statement's values, which are names, birth dates, phones.
     """
+    connect_args: dict[str, Any] = dict(UTC_SESSIONS)
+    if connect_timeout is not None:
+        connect_args["connect_timeout"] = connect_timeout
     return create_engine(psycopg_url(url), pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=True, hide_parameters=True, connect_args=UTC_SESSIONS)
+                         pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
+
+
+def scalar_between_transactions(connection: Connection, sql: str,
+                                params: dict[str, Any] | None = None) -> Any:
+    """Run one statement on ``connection`` outside any transaction; return its value.
+
+    For the moments just after a COMMIT (the commit's WAL position) and just before a
+    transaction's first statement (whether the replica has replayed far enough, asked
+    before the snapshot is taken). psycopg opens a transaction with the first statement
+    after them, so the driver connection is idle there even while SQLAlchemy's own
+    transaction object is open or being closed; the statement runs in autocommit.
+    """
+    raw = cast(psycopg.Connection[Any], connection.connection.dbapi_connection)
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("a statement between transactions ran inside one")
+    raw.autocommit = True
+    try:
+        row = raw.execute(sql, params).fetchone()
+    finally:
+        raw.autocommit = False
+    return row[0] if row else None
 
 
 def begin_read_only(session: Session, tenant_id: uuid.UUID) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from vitalbridge.http.blueprint import Blueprint
+from vitalbridge.http.consistency import honoured_token
 from vitalbridge.http.error_docs import RATE_LIMITED, problem_response
 from vitalbridge.messaging.errors import DomainError, PermissionDenied
 from vitalbridge.messaging.messages import Principal, Role
@@ -46,7 +47,8 @@ def requires(*roles: Role) -> Callable[[F], F]:
                 principal = authenticate(key)
                 if principal.role not in roles:
                     _refuse(principal, roles, kwargs)
-                return view(*args, **kwargs)
+                with honoured_token(principal.scope, request.method):
+                    return view(*args, **kwargs)
 
         # Documented where it is decided: every guarded operation may answer 401 and 403.
         documented: F = Blueprint.doc(responses=_auth_responses(roles))(guarded)

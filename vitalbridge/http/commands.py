@@ -49,7 +49,8 @@ def _replayed(replay: idempotency.Replay, created: bool, location: Locate | None
     if isinstance(answer, idempotency.Problem):
         reply = Response(json.dumps(answer.body), status=answer.status, mimetype=PROBLEM_JSON)
     else:
-        ack = dataclasses.replace(Ack.from_json(answer), written_at=replay.read_at)
+        ack = dataclasses.replace(Ack.from_json(answer), written_at=replay.read_at,
+                                  commit_lsn=replay.read_lsn)
         reply = _reply(ack, created, location)
     reply.headers["Idempotent-Replayed"] = "true"
     return reply
@@ -96,7 +97,8 @@ def _reply(ack: Ack, created: bool, location: Locate | None) -> Response:
     response = jsonify(ack.to_json())
     response.status_code = 201 if created else 200
     response.headers["ETag"] = f'"{ack.version}"'
-    response.headers.update(token_header(ack.written_at))
+    response.headers.update(token_header(current_principal().scope, ack.written_at,
+                                         ack.commit_lsn))
     if location is not None:
         response.headers["Location"] = location(ack)
     return response

@@ -1,7 +1,8 @@
 """Liveness and readiness probes.
 
 Readiness means the database answers, the schema is at the migrations' head, and the
-app's role is one that row-level security applies to.
+app's role is one that row-level security applies to. A replica that cannot be reached
+leaves the app ready but degraded (200): its queries read the primary meanwhile.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ def live() -> ResponseReturnValue:
 def ready() -> ResponseReturnValue:
     """The database is reachable, migrated to head, and reached as a non-owner role."""
     checks = _run_checks()
-    healthy = all(check["ok"] for check in checks.values())
-    return jsonify(status="ok" if healthy else "unavailable", checks=checks), (
-        200 if healthy else 503
-    )
+    failed = {name for name, check in checks.items() if not check["ok"]}
+    if not failed:
+        return jsonify(status="ok", checks=checks), 200
+    if failed == {"replica"}:
+        return jsonify(status="degraded", checks=checks), 200
+    return jsonify(status="unavailable", checks=checks), 503
 
 
 def _run_checks() -> dict[str, dict[str, Any]]:
@@ -58,7 +61,9 @@ def _check_engine(engine: Engine, name: str) -> dict[str, dict[str, Any]]:
             role_safe = bool(conn.execute(_ROLE_IS_SAFE).scalar())
     except SQLAlchemyError as error:
         log.warning("readiness: %s unreachable", name, exc_info=error)
-        return {name: {"ok": False, "detail": f"{name} unreachable"}}
+        detail = f"{name} unreachable" + (": queries read the primary" if name == "replica"
+                                          else "")
+        return {name: {"ok": False, "detail": detail}}
     heads = set(current_app.extensions["migration_heads"])
     return {
         name: {"ok": True},

@@ -11,6 +11,7 @@ from vitalbridge.http.consistency import MetaSchema
 from vitalbridge.http.queries import ask
 from vitalbridge.http.render import UtcDateTime
 from vitalbridge.messaging.messages import Role
+from vitalbridge.messaging.replica import replica_state
 from vitalbridge.messaging.sync_status import SyncState, SyncStatus
 from vitalbridge.services import services
 
@@ -64,8 +65,11 @@ class SyncStatusSchema(Schema):
     read_models = fields.List(fields.Nested(ReadModelStateSchema))
     relay = fields.Nested(RelayStateSchema)
     replica = fields.Dict(allow_none=True, metadata={
-        "description": "The replica queries use, with its lag; null: queries read the "
-                       "primary."})
+        "description": "The replica queries use: `reachable` (false: queries read the "
+                       "primary), `lag_seconds` (now minus its last replayed commit; 0 "
+                       "when it has replayed all it received), `received_lsn`, "
+                       "`replayed_lsn`, `replay_paused`, `in_recovery`; null: no replica "
+                       "is configured, queries read the primary."})
     as_of = UtcDateTime()
 
 
@@ -77,5 +81,9 @@ def sync_status() -> ResponseReturnValue:
 
     The same figures `flask read-models status` prints, for the key's tenant.
     """
-    state: SyncState = ask(SyncStatus(read_models=services().read_models))
-    return state.to_json()
+    svc = services()
+    state: SyncState = ask(SyncStatus(read_models=svc.read_models))
+    body = state.to_json()
+    if svc.db.has_replica:
+        body["replica"] = replica_state(svc.db.replica)
+    return body

@@ -5,12 +5,17 @@ unit of work. A query handler runs in a READ ONLY transaction (on the replica wh
 is configured) and returns plain data, so a query that tries to write fails loudly.
 Several queries asked inside ``QueryBus.reading`` share one such transaction; an HTTP
 request opens one for its key check and its questions, and ends it before a command.
+Inside ``QueryBus.demanding`` (a request with a Consistency-Token) a read goes to the
+replica only once it has replayed the token's position (messaging/replica.py). A replica
+that cannot be reached sends the reads to the primary, for REPLICA_RETRY_SECONDS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -18,14 +23,18 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from vitalbridge.db import Database, begin_read_only, set_tenant
 from vitalbridge.messaging import idempotency
-from vitalbridge.messaging.errors import DomainError
+from vitalbridge.messaging.errors import DomainError, NotYetConsistent
 from vitalbridge.messaging.messages import Ack, Command, Principal, Query
+from vitalbridge.messaging.replica import ReplicaDemand, wait_for_replay
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork, record_audit
+
+log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Any, UnitOfWork], Ack]
 QueryHandler = Callable[[Any, "ReadContext"], Any]
@@ -92,7 +101,8 @@ class CommandBus:
             with UnitOfWork(self._db.sessions, context, command) as uow:
                 ack = handler(command, uow)
                 uow.commit(ack)
-                return dataclasses.replace(ack, written_at=uow.written_at)
+                return dataclasses.replace(ack, written_at=uow.written_at,
+                                           commit_lsn=uow.commit_lsn)
         except IntegrityError as violation:
             rule = self._constraint_errors.get(_constraint_name(violation))
             if rule is None:
@@ -153,6 +163,7 @@ class QueryBus:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._handlers: dict[type[Query], QueryHandler] = {}
+        self.replica_down_until = 0.0  # time.monotonic(); before it reads go to the primary
 
     def register(self, query_type: type[Query], handler: QueryHandler) -> None:
         """Register the owning domain's query handler."""
@@ -207,6 +218,25 @@ class QueryBus:
             return contextlib.nullcontext()
         return self.reading(Principal.system(tenant_id), primary=True)
 
+    @contextlib.contextmanager
+    def demanding(self, demand: ReplicaDemand) -> Iterator[ReplicaDemand]:
+        """Hold every read inside the block to ``demand`` (a request's Consistency-Token).
+
+        A read the replica would serve first waits until it has replayed ``demand.lsn``
+        (or the deadline passes: then this and every later read of the block go to the
+        primary, or ``demand.refuse`` makes it 503). Reads that go to the primary anyway
+        are unaffected.
+        """
+        token = _demand.set(demand)
+        try:
+            yield demand
+        finally:
+            _demand.reset(token)
+
+    def demand(self) -> ReplicaDemand | None:
+        """The demand the current reads are held to, if any (to raise its position)."""
+        return _demand.get()
+
     def end_reading(self) -> None:
         """End the current read scope's transaction now (before a command runs).
 
@@ -219,13 +249,56 @@ class QueryBus:
 
     @contextlib.contextmanager
     def _transaction(self, principal: Principal, *, primary: bool) -> Iterator[ReadContext]:
-        sessions = self._db.sessions if primary else self._db.read_sessions
-        with sessions() as session, session.begin():
-            # One snapshot for every statement of the transaction: a view composed of
-            # several domains' answers (a report, a schedule) never mixes two moments.
-            session.connection(execution_options=READ_SNAPSHOT)
+        with self._read_session(primary) as session:
             begin_read_only(session, principal.scope)
             yield ReadContext(session=session, principal=principal)
+
+    @contextlib.contextmanager
+    def _read_session(self, primary: bool) -> Iterator[Session]:
+        """A session inside its transaction: on the replica when it may answer, else the
+        primary. One snapshot for every statement of the transaction: a view composed of
+        several domains' answers (a report, a schedule) never mixes two moments."""
+        if not primary and self._db.has_replica:
+            with contextlib.ExitStack() as stack:
+                session = self._replica_session(stack)
+                if session is not None:
+                    yield session
+                    return
+        with self._db.sessions() as session, session.begin():
+            session.connection(execution_options=READ_SNAPSHOT)
+            yield session
+
+    def _replica_session(self, stack: contextlib.ExitStack) -> Session | None:
+        """A replica session that may answer the current demand, or None: read the primary
+        (the demand's wait ran out, or the replica cannot be reached)."""
+        demand = _demand.get()
+        if (demand is not None and demand.on_primary) or time.monotonic() < self.replica_down_until:
+            return None
+        session = stack.enter_context(self._db.read_sessions())  # its close rolls back
+        session.begin()
+        connection = None
+        try:
+            connection = session.connection(execution_options=READ_SNAPSHOT)
+            if demand is None or demand.lsn is None:
+                return session
+            if wait_for_replay(connection, demand.lsn, demand.deadline):
+                return session
+        except (OperationalError, psycopg.OperationalError) as error:
+            # Connection refused, or lost while waiting: the primary answers meanwhile.
+            self.replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            log.warning("replica unreachable, queries read the primary for %s s: %s",
+                        REPLICA_RETRY_SECONDS, type(error).__name__)
+            if connection is not None:
+                connection.invalidate()
+            if demand is not None:
+                demand.on_primary = True
+            return None
+        if demand.refuse:
+            raise NotYetConsistent(
+                "The replica had not replayed the Consistency-Token's changes within the "
+                "wait; retry, or send Prefer: wait=<seconds> (at most 10).")
+        demand.on_primary = True
+        return None
 
 
 @dataclass
@@ -259,6 +332,9 @@ class _ReadScope:
 
 
 _read_scope: ContextVar[_ReadScope | None] = ContextVar("read_scope", default=None)
+_demand: ContextVar[ReplicaDemand | None] = ContextVar("replica_demand", default=None)
+# How long reads stay on the primary after the replica could not be reached.
+REPLICA_RETRY_SECONDS = 5.0
 
 # Queries read at REPEATABLE READ: a read-only transaction there never fails or waits,
 # and all its statements see the same committed state.

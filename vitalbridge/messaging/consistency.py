@@ -3,9 +3,9 @@
 A token names the tenant and the instant (by the database's clock) its command wrote
 its last row. A query sent with it is answered once every read model it reads has no
 waiting event that was committed at or before that instant (read_models.Freshness):
-that covers the command and every command committed before it. There is room for the
-primary's commit LSN, for a query served by a replica, which must also have replayed
-that far.
+that covers the command and every command committed before it. It also carries the
+primary's WAL position after the commit: a query served by a replica waits for the
+replica to have replayed that far (messaging/replica.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from vitalbridge.db import Database, begin_read_only
 from vitalbridge.messaging.read_models import ReadModel, measure
+from vitalbridge.messaging.replica import position_now
 
 VERSION = "1"
 MAX_TOKEN_LENGTH = 200
@@ -63,9 +64,17 @@ class ConsistencyToken:
             raise MalformedToken("not a consistency token") from bad
 
 
+@dataclass(frozen=True)
+class Applied:
+    """The read models covered the token; ``lsn``: the primary's WAL position then (past
+    the rows they wrote), when asked for, for a replica to replay before it answers."""
+
+    lsn: str | None = None
+
+
 def wait_until_applied(db: Database, token: ConsistencyToken, models: Sequence[ReadModel],
-                       timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``models`` to cover ``token``; True once they do.
+                       timeout: float, *, position: bool = False) -> Applied | None:
+    """Wait up to ``timeout`` seconds for ``models`` to cover ``token``; None if they do not.
 
     Short polls with a doubling pause, each in its own read-only transaction on the
     primary (a snapshot taken before the wait would never see the progress). The relay
@@ -75,16 +84,20 @@ def wait_until_applied(db: Database, token: ConsistencyToken, models: Sequence[R
     deadline = time.monotonic() + timeout
     pause = FIRST_PAUSE
     while True:
-        if _covered(db, token, models):
-            return True
+        applied = _covered(db, token, models, position)
+        if applied is not None:
+            return applied
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return False
+            return None
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, LONGEST_PAUSE)
 
 
-def _covered(db: Database, token: ConsistencyToken, models: Sequence[ReadModel]) -> bool:
+def _covered(db: Database, token: ConsistencyToken, models: Sequence[ReadModel],
+             position: bool) -> Applied | None:
     with db.sessions() as session, session.begin():
         begin_read_only(session, token.tenant_id)
-        return measure(session, models).covers(token.written_at)
+        if not measure(session, models).covers(token.written_at):
+            return None
+        return Applied(lsn=position_now(session) if position else None)

@@ -7,7 +7,9 @@ segment of the problem's type URI.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+RETRY_AFTER_SECONDS = 1  # what a not-yet-consistent answer asks the client to wait
 
 
 class DomainError(Exception):
@@ -78,6 +80,16 @@ class IdempotencyKeyInFlight(DomainError):
     status = 409
     type = "idempotency-key-in-flight"
     title = "A request with this idempotency key is in progress"
+
+
+class NotYetConsistent(DomainError):
+    """What a Consistency-Token asks was not readable within the wait: the read models
+    had not applied it, or the replica had not replayed it (REPLICA_CATCH_UP_FALLBACK=503)."""
+
+    status = 503
+    type = "not-yet-consistent"
+    title = "Service Unavailable"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def failure_summary(failure: BaseException) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant
 from vitalbridge.messaging.errors import DomainError, IdempotencyKeyInFlight, IdempotencyKeyReused
+from vitalbridge.messaging.replica import WAL_POSITION_SQL
 
 _CLAIM = text("""
 INSERT INTO idempotency_keys (tenant_id, api_key_id, key, request_hash, claim_token)
@@ -37,8 +38,8 @@ ON CONFLICT (tenant_id, api_key_id, key) DO UPDATE
 RETURNING claim_token
 """)
 
-_EXISTING = text("""
-SELECT request_hash, response, clock_timestamp() AS read_at
+_EXISTING = text(f"""
+SELECT request_hash, response, clock_timestamp() AS read_at, {WAL_POSITION_SQL} AS read_lsn
   FROM idempotency_keys WHERE tenant_id = :tenant AND api_key_id = :api_key AND key = :key
 """)
 
@@ -87,6 +88,8 @@ class Replay:
     # The database's clock when the replay was found: after the first request's commit,
     # so a Consistency-Token of this instant covers it.
     read_at: datetime | None = field(default=None, compare=False)
+    # The primary's WAL position then, past that commit: what a replica must replay.
+    read_lsn: str | None = field(default=None, compare=False)
 
 
 # The refusals a retry with the same key must meet again: what the command found in the
@@ -120,7 +123,8 @@ def claim(sessions: sessionmaker[Session], *, tenant_id: uuid.UUID, api_key_id: 
         raise IdempotencyKeyInFlight(
             "The first request with this Idempotency-Key is still being processed."
         )
-    return Replay(response=_answer(existing.response), read_at=existing.read_at)
+    return Replay(response=_answer(existing.response), read_at=existing.read_at,
+                  read_lsn=existing.read_lsn)
 
 
 def complete(session: Session, claimed: Claim, response_json: str) -> None:

@@ -102,6 +102,8 @@ class Ack:
     # When the command's transaction wrote its last row, by the database's clock (never
     # part of the body): what the reply's Consistency-Token waits for.
     written_at: datetime | None = field(default=None, compare=False)
+    # The primary's WAL position after its commit: what a replica must have replayed.
+    commit_lsn: str | None = field(default=None, compare=False)
 
     def to_json(self, *, with_secrets: bool = True) -> dict[str, Any]:
         """The acknowledgement body of shared/API.md (without secrets, to be stored)."""

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from vitalbridge.db import among
 from vitalbridge.messaging.bus import QueryBus, ReadContext
 from vitalbridge.messaging.messages import Principal, Query, to_json_value
+from vitalbridge.messaging.replica import REPLICA_BEHIND_SINCE_SQL
 from vitalbridge.messaging.subscribers import BatchSubscriber
 from vitalbridge.messaging.uow import UnitOfWork
 
@@ -190,8 +191,9 @@ def subscriber_of(model: ReadModel, queries: QueryBus) -> BatchSubscriber:
 # Row-level security keeps every part to the asker's tenant. "Waiting" is an event the
 # read model follows that is not delivered yet, or delivered and parked for it (failing
 # or dead); a read model never filled for the tenant waits since its checkpoint exists.
-FRESHNESS_SQL = """
-SELECT now() AS fresh_now,
+FRESHNESS_SQL = f"""
+SELECT now() AS fresh_now, pg_is_in_recovery() AS fresh_on_replica,
+       ({REPLICA_BEHIND_SINCE_SQL}) AS fresh_replica_behind_since,
        (SELECT min(occurred_at) FROM outbox
          WHERE delivered_at IS NULL AND type = ANY(CAST(:fresh_types AS text[])))
          AS fresh_undelivered,
@@ -209,38 +211,56 @@ SELECT now() AS fresh_now,
 
 @dataclass(frozen=True)
 class Freshness:
-    """How far behind the commands a set of read models is, at one moment."""
+    """How far behind the commands a set of read models is, at one moment, as the server
+    that answered sees it (a replica adds its own lag: what it has not replayed)."""
 
     now: datetime
     waiting_since: datetime | None  # commit time of the oldest change not yet applied
     rebuilding: bool
+    on_replica: bool = False
+    replica_behind_since: datetime | None = None  # its last replayed commit, when behind
 
     @property
     def status(self) -> str:
-        """rebuilding, behind (something waits) or current."""
+        """rebuilding, behind (something waits, or the replica lags) or current."""
         if self.rebuilding:
             return REBUILDING
-        return BEHIND if self.waiting_since is not None else CURRENT
+        behind = self.waiting_since is not None or self.replica_behind_since is not None
+        return BEHIND if behind else CURRENT
 
     @property
     def as_of(self) -> datetime:
         """Every change committed before this instant is reflected."""
-        return self.waiting_since if self.waiting_since is not None else self.now
+        bounds = [t for t in (self.waiting_since, self.replica_behind_since) if t is not None]
+        return min(bounds) if bounds else self.now
 
     @property
     def lag_seconds(self) -> float:
-        """Age of the oldest change waiting; 0 when none waits."""
-        if self.waiting_since is None:
+        """Age of the oldest change waiting (or not replayed); 0 when none waits."""
+        return _seconds(self.now - self.as_of)
+
+    @property
+    def replica_lag_seconds(self) -> float:
+        """How far the answering replica's replay is behind; 0 when it has replayed all."""
+        if self.replica_behind_since is None:
             return 0.0
-        return round(max((self.now - self.waiting_since) / timedelta(seconds=1), 0.0), 3)
+        return _seconds(self.now - self.replica_behind_since)
 
     def covers(self, written_at: datetime) -> bool:
         """Whether every change committed up to ``written_at`` is applied."""
         return self.waiting_since is None or self.waiting_since > written_at
 
     def to_json(self) -> dict[str, Any]:
-        """The ``meta`` object of shared/API.md."""
-        return {"as_of": self.as_of, "status": self.status, "lag_seconds": self.lag_seconds}
+        """The ``meta`` object of shared/API.md (from a replica: with its replay lag)."""
+        meta: dict[str, Any] = {"as_of": self.as_of, "status": self.status,
+                                "lag_seconds": self.lag_seconds}
+        if self.on_replica:
+            meta["replica_lag_seconds"] = self.replica_lag_seconds
+        return meta
+
+
+def _seconds(span: timedelta) -> float:
+    return round(max(span / timedelta(seconds=1), 0.0), 3)
 
 
 def freshness_params(models: Iterable[ReadModel]) -> dict[str, list[str]]:
@@ -256,7 +276,8 @@ def freshness_of(row: Any) -> Freshness:
     waiting = [t for t in (row.fresh_undelivered, row.fresh_parked, row.fresh_unbuilt)
                if t is not None]
     return Freshness(now=row.fresh_now, waiting_since=min(waiting) if waiting else None,
-                     rebuilding=bool(row.fresh_rebuilding))
+                     rebuilding=bool(row.fresh_rebuilding), on_replica=bool(row.fresh_on_replica),
+                     replica_behind_since=row.fresh_replica_behind_since)
 
 
 def with_freshness(page_sql: str) -> Any:

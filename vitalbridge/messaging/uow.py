@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,7 @@ from vitalbridge.messaging.errors import DomainError, InvalidCommand
 from vitalbridge.messaging.idempotency import Problem
 from vitalbridge.messaging.messages import Ack, Command, Event, Principal
 from vitalbridge.messaging.model import AuditEntry, OutboxEvent
+from vitalbridge.messaging.replica import commit_position
 
 OUTBOX_CHANNEL = "outbox"  # NOTIFY'd by the outbox table's trigger (migration 0009)
 
@@ -68,6 +70,7 @@ class UnitOfWork:
         self._causes: list[str | None] = []
         self._committed = False
         self.written_at: datetime | None = None  # set by commit (the database's clock)
+        self.commit_lsn: str | None = None  # set by commit: the WAL position after it
         self._scoped_to: uuid.UUID | None = None  # the tenant set_config last named
 
     def __enter__(self) -> UnitOfWork:
@@ -117,8 +120,16 @@ class UnitOfWork:
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
                                  json.dumps(ack.to_json(with_secrets=False)))
+        # The commit's WAL position is read on its connection right after COMMIT (inside
+        # the transaction it would come before the commit record), before the session
+        # gives the connection back to the pool.
+        connection = self.session.connection()
+        positions: list[str | None] = []
+        sa_event.listen(self.session, "after_commit",
+                        lambda _session: positions.append(commit_position(connection)), once=True)
         self.session.commit()  # the outbox's trigger has queued the relay's wake-up
         self._committed = True
+        self.commit_lsn = positions[0] if positions else None
 
     def _append_to_outbox(self, event: Event, cause: str | None) -> None:
         self.use_tenant(event.tenant_id)
