@@ -312,6 +312,27 @@ def test_a_token_query_waits_for_the_replica_to_replay(replica_app, clinic, stan
     assert reading(seen, "appointments") == {"replica"}
 
 
+def test_a_request_waiting_for_the_replica_holds_no_connection_between_checks(
+        replica_app, clinic, standby):
+    client = replica_app.test_client()
+    standby.pause_replay()
+    booked = book(client, clinic)
+    pool = replica_app.extensions["vitalbridge"].db.replica.pool
+    asking = threading.Thread(target=get, args=(
+        client, clinic, f"/api/v1/appointments/{booked.json['id']}"),
+        kwargs={TOKEN: booked.headers[TOKEN], "Prefer": "wait=2"})
+    asking.start()
+    held = []
+    try:
+        time.sleep(0.3)
+        for _ in range(20):
+            held.append(pool.checkedout())
+            time.sleep(0.05)
+    finally:
+        asking.join()
+    assert held.count(0) >= 15, held  # a check takes a connection for a moment only
+
+
 def test_with_the_replica_stopped_queries_read_the_primary_and_readiness_is_degraded(
         replica_app, strict_app, clinic, standby):
     client = replica_app.test_client()

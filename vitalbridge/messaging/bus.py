@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,12 @@ from vitalbridge.db import Database, begin_read_only, set_tenant
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import DomainError, NotYetConsistent
 from vitalbridge.messaging.messages import Ack, Command, Principal, Query
-from vitalbridge.messaging.replica import ReplicaDemand, wait_for_replay
+from vitalbridge.messaging.replica import (
+    FIRST_PAUSE,
+    LONGEST_PAUSE,
+    ReplicaDemand,
+    has_replayed,
+)
 from vitalbridge.messaging.uow import CommandContext, UnitOfWork, record_audit
 
 log = logging.getLogger(__name__)
@@ -270,35 +276,51 @@ class QueryBus:
 
     def _replica_session(self, stack: contextlib.ExitStack) -> Session | None:
         """A replica session that may answer the current demand, or None: read the primary
-        (the demand's wait ran out, or the replica cannot be reached)."""
+        (the demand's wait ran out, or the replica cannot be reached).
+
+        While it waits for the replica to replay the demand's position, the request holds
+        no connection between checks (a lagging replica must not drain the pool); the
+        check that passes is made on the connection that then answers.
+        """
         demand = _demand.get()
         if (demand is not None and demand.on_primary) or time.monotonic() < self.replica_down_until:
             return None
-        session = stack.enter_context(self._db.read_sessions())  # its close rolls back
-        session.begin()
-        connection = None
-        try:
-            connection = session.connection(execution_options=READ_SNAPSHOT)
-            if demand is None or demand.lsn is None:
-                return session
-            if wait_for_replay(connection, demand.lsn, demand.deadline):
-                return session
-        except (OperationalError, psycopg.OperationalError) as error:
-            # Connection refused, or lost while waiting: the primary answers meanwhile.
-            self.replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
-            log.warning("replica unreachable, queries read the primary for %s s: %s",
-                        REPLICA_RETRY_SECONDS, type(error).__name__)
-            if connection is not None:
-                connection.invalidate()
-            if demand is not None:
-                demand.on_primary = True
-            return None
+        pause = FIRST_PAUSE
+        while True:
+            session = self._db.read_sessions()
+            session.begin()
+            connection: Connection | None = None
+            try:
+                connection = session.connection(execution_options=READ_SNAPSHOT)
+                if demand is None or demand.lsn is None or has_replayed(connection, demand.lsn):
+                    return stack.enter_context(session)  # its close rolls back
+            except (OperationalError, psycopg.OperationalError) as error:
+                self._replica_unreachable(session, connection, error, demand)
+                return None
+            session.close()
+            remaining = demand.deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, LONGEST_PAUSE)
         if demand.refuse:
             raise NotYetConsistent(
                 "The replica had not replayed the Consistency-Token's changes within the "
                 "wait; retry, or send Prefer: wait=<seconds> (at most 10).")
         demand.on_primary = True
         return None
+
+    def _replica_unreachable(self, session: Session, connection: Connection | None,
+                             error: Exception, demand: ReplicaDemand | None) -> None:
+        """Connection refused, or lost while checking: the primary answers meanwhile."""
+        self.replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+        log.warning("replica unreachable, queries read the primary for %s s: %s",
+                    REPLICA_RETRY_SECONDS, type(error).__name__)
+        if connection is not None:
+            connection.invalidate()  # lost during a check: a driver error SQLAlchemy missed
+        session.close()
+        if demand is not None:
+            demand.on_primary = True
 
 
 @dataclass

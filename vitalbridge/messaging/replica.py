@@ -12,7 +12,6 @@ deadline (``Prefer: wait``); then its reads go to the primary, or the request is
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,18 +102,10 @@ def position_now(session: Session) -> str:
     return str(session.scalar(text(_WAL_POSITION)))
 
 
-def wait_for_replay(connection: Connection, lsn: str, deadline: float) -> bool:
-    """Whether the replica behind ``connection`` has replayed ``lsn``, waiting until
-    ``deadline``; asked outside a transaction, so the next one's snapshot has it."""
-    pause = FIRST_PAUSE
-    while True:
-        if scalar_between_transactions(connection, _REPLAYED, {"lsn": lsn}):
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, LONGEST_PAUSE)
+def has_replayed(connection: Connection, lsn: str) -> bool:
+    """Whether the replica behind ``connection`` has replayed ``lsn``; asked outside a
+    transaction, so that the snapshot of the next one has what it replayed."""
+    return bool(scalar_between_transactions(connection, _REPLAYED, {"lsn": lsn}))
 
 
 def replica_state(engine: Engine) -> dict[str, Any]:
