@@ -50,3 +50,11 @@ def test_role_urls_must_connect_as_the_granted_roles():
         load_settings({**BASE, "DATABASE_APP_URL": "postgresql://someone:pw@h/d"})
     with pytest.raises(SettingsError, match="DATABASE_RELAY_ROLE"):
         load_settings({**BASE, "DATABASE_RELAY_URL": "postgresql://someone:pw@h/d"})
+
+
+def test_the_replica_catch_up_fallback_is_primary_or_503():
+    assert load_settings(BASE).replica_catch_up_fallback == "primary"
+    assert load_settings({**BASE, "REPLICA_CATCH_UP_FALLBACK": "503"}
+                         ).replica_catch_up_fallback == "503"
+    with pytest.raises(SettingsError, match="REPLICA_CATCH_UP_FALLBACK"):
+        load_settings({**BASE, "REPLICA_CATCH_UP_FALLBACK": "wait"})
