@@ -104,7 +104,8 @@ class CommandBus:
     def _run(self, command: Command, context: CommandContext) -> Ack:
         handler = self._handlers[type(command)]
         try:
-            with UnitOfWork(self._db.sessions, context, command) as uow:
+            with UnitOfWork(self._db.sessions, context, command,
+                            record_position=self._db.replica is not self._db.engine) as uow:
                 ack = handler(command, uow)
                 uow.commit(ack)
                 return dataclasses.replace(ack, written_at=uow.written_at,

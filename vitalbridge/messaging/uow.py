@@ -59,9 +59,11 @@ class UnitOfWork:
     """One transaction, scoped to the principal's tenant, committed by ``commit`` only."""
 
     def __init__(self, sessions: sessionmaker[Session], context: CommandContext,
-                 command: Command) -> None:
+                 command: Command, *, record_position: bool = False) -> None:
         self.context = context
         self.command = command
+        # Only queries on a replica need the commit's WAL position (a round trip more).
+        self._record_position = record_position
         self.session = sessions()
         self.events: list[Event] = []
         # Per event, what caused it: a subscriber handling a batch changes this per
@@ -120,13 +122,13 @@ class UnitOfWork:
         if self.context.idempotency is not None:
             idempotency.complete(self.session, self.context.idempotency,
                                  json.dumps(ack.to_json(with_secrets=False)))
-        # The commit's WAL position is read on its connection right after COMMIT (inside
-        # the transaction it would come before the commit record), before the session
-        # gives the connection back to the pool.
-        connection = self.session.connection()
         positions: list[str | None] = []
-        sa_event.listen(self.session, "after_commit",
-                        lambda _session: positions.append(commit_position(connection)), once=True)
+        if self._record_position:
+            # Read on the commit's connection right after COMMIT (inside the transaction
+            # it would come before the commit record), before it goes back to the pool.
+            connection = self.session.connection()
+            sa_event.listen(self.session, "after_commit", lambda _session: positions.append(
+                commit_position(connection)), once=True)
         self.session.commit()  # the outbox's trigger has queued the relay's wake-up
         self._committed = True
         self.commit_lsn = positions[0] if positions else None
