@@ -197,7 +197,7 @@ def test_a_renamed_provider_shows_on_the_summary_and_the_day_sheet(
     assert_read_models_match(app, tenant.id)
 
 
-def test_an_appointments_end_refreshes_the_visits_and_the_last_visit_names_the_patient(
+def test_status_changes_refresh_their_columns_and_the_last_visit_names_the_patient(
         app, client, tenant, provider, patient):
     visit, later = (book(client, tenant, provider, patient, at(hour)).json["id"]
                     for hour in (9, 10))
@@ -219,6 +219,9 @@ def test_an_appointments_end_refreshes_the_visits_and_the_last_visit_names_the_p
     last_visit = summary(client, tenant, patient).json["last_visit"]
     assert (last_visit["id"], last_visit["patient_name"], last_visit["provider_name"]) == (
         visit, "Amazing Hopper", "Ada Lovelace")
+    lines = day_sheet(client, tenant, date=at(9).date().isoformat())["items"]
+    assert [(line["id"], line["status"]) for line in lines] == [
+        (visit, "completed"), (later, "cancelled")]
     assert_read_models_match(app, tenant.id)
 
 

@@ -8,7 +8,8 @@ the summary rows keep every miss from a year before their computation onwards, a
 patient's next visits are the day sheet's pending lines, read beside the summary row.
 So a booking touches one day-sheet line and no summary: a summary is recomputed whole
 when a patient changes (or the provider of their last visit is renamed), and only its
-visit columns when one of their appointments ends.
+visit columns when one of their appointments ends. Likewise a change of status rewrites
+only the status columns of its day-sheet line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from vitalbridge.appointment.dates import a_year_before
 from vitalbridge.appointment.messages import (
     APPOINTMENT_EVENTS,
     AppointmentCancelled,
+    AppointmentCheckedIn,
     AppointmentCompleted,
     AppointmentIds,
     AppointmentNoShow,
@@ -158,6 +160,13 @@ def _with_provider_name(view: AppointmentView,
         view, provider_name=provider.display_name if provider else None))
 
 
+# The events that change an appointment's status only (its period, provider, patient and
+# reason stay): on its line, the status columns below, read from the appointment alone.
+STATUS_EVENTS = frozenset({AppointmentCheckedIn.type, *ENDING_EVENTS})
+STATUS_COLUMNS = ("status", "cancel_reason", "version", "updated_by_key_id", "updated_at",
+                  "computed_at")
+
+
 class DaySheet(ReadModel):
     """One row per appointment, filed under its provider's local date, with its names."""
 
@@ -166,16 +175,22 @@ class DaySheet(ReadModel):
     table = tables.day_sheet
     staging = tables.day_sheet_staging
     key_column = "appointment_id"
+    part_columns = STATUS_COLUMNS
 
     def keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
-        """Appointments named by the events, and every one of a renamed provider."""
-        keys = {e["aggregate_id"] for e in envelopes if e["type"] in APPOINTMENT_EVENTS}
+        """Appointments booked or moved, and every one of a renamed provider."""
+        keys = {e["aggregate_id"] for e in envelopes
+                if e["type"] in APPOINTMENT_EVENTS and e["type"] not in STATUS_EVENTS}
         renamed = _shown_provider_changes(envelopes)
         if renamed:
             keys |= {str(appointment_id) for appointment_id in reader.session.scalars(
                 select(self.table.c.appointment_id).where(
                     self.table.c.provider_id.in_(renamed)))}
         return keys
+
+    def part_keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
+        """Appointments whose status changed: the status columns of their lines."""
+        return {e["aggregate_id"] for e in envelopes if e["type"] in STATUS_EVENTS}
 
     def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
         """Two questions (appointments, providers) for any number of keys."""
@@ -185,11 +200,24 @@ class DaySheet(ReadModel):
         return [_day_sheet_row(a, providers[a.provider_id], now) for a in appointments
                 if a.provider_id in providers]
 
+    def part_rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
+        """One question (appointments) for any number of keys."""
+        now = _now(reader)
+        appointments = reader.ask(GetAppointments(ids=tuple(uuid.UUID(k) for k in keys)))
+        return [_status_row(appointment, now) for appointment in appointments]
+
     def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
         """Every appointment of the tenant, by id."""
         page = reader.ask(AppointmentIds(after=uuid.UUID(after) if after else None,
                                          limit=limit))
         return [str(appointment_id) for appointment_id in page]
+
+
+def _status_row(appointment: AppointmentView, now: datetime) -> Row:
+    return {"appointment_id": appointment.id, "status": appointment.status,
+            "cancel_reason": appointment.cancel_reason, "version": appointment.version,
+            "updated_by_key_id": appointment.updated_by_key_id,
+            "updated_at": appointment.updated_at, "computed_at": now}
 
 
 def _day_sheet_row(appointment: AppointmentView, provider: ProviderView, now: datetime) -> Row:
