@@ -197,6 +197,34 @@ def test_a_renamed_provider_shows_on_the_summary_and_the_day_sheet(
     assert_read_models_match(app, tenant.id)
 
 
+def test_status_changes_refresh_their_columns_and_the_last_visit_names_the_patient(
+        app, client, tenant, provider, patient):
+    visit, later = (book(client, tenant, provider, patient, at(hour)).json["id"]
+                    for hour in (9, 10))
+    for step in ("check-in", "complete"):
+        answered = client.post(f"/api/v1/appointments/{visit}/{step}",
+                               headers=bearer(tenant.admin_key))
+        assert answered.status_code == 200, answered.json
+    catch_up(app)
+    assert summary(client, tenant, patient).json["last_visit"]["patient_name"] == (
+        "Grace Hopper")
+    # A rename (the whole row) and a cancellation (its visit columns alone) in one batch.
+    renamed = client.patch(f"/api/v1/patients/{patient.id}", json={"given_name": "Amazing"},
+                           headers=bearer(tenant.admin_key))
+    assert renamed.status_code == 200, renamed.json
+    cancelled = client.post(f"/api/v1/appointments/{later}/cancel", json={"reason": "ill"},
+                            headers=bearer(tenant.admin_key))
+    assert cancelled.status_code == 200, cancelled.json
+    catch_up(app)
+    last_visit = summary(client, tenant, patient).json["last_visit"]
+    assert (last_visit["id"], last_visit["patient_name"], last_visit["provider_name"]) == (
+        visit, "Amazing Hopper", "Ada Lovelace")
+    lines = day_sheet(client, tenant, date=at(9).date().isoformat())["items"]
+    assert [(line["id"], line["status"]) for line in lines] == [
+        (visit, "completed"), (later, "cancelled")]
+    assert_read_models_match(app, tenant.id)
+
+
 # The day sheet ---------------------------------------------------------------------------
 
 

@@ -2,9 +2,10 @@
 
 Run by tests/fault/test_read_model_faults.py (``python -m tests.fault.read_model_relay``)
 with DATABASE_URL set. With READ_MODEL_APPLY_SECONDS, each recomputation of a read
-model's rows in an apply (messaging.read_models.refresh, inside the apply's transaction)
-sleeps that long before its statements and again after them, and notes ``begin`` and
-``end`` in READ_MODEL_RELAY_LOG, so the test can kill it mid-apply and tell that it did.
+model's rows in an apply (messaging.read_models.refresh, or refresh_part for the columns
+some events change alone, inside the apply's transaction) sleeps that long before its
+statements and again after them, and notes ``begin`` and ``end`` in
+READ_MODEL_RELAY_LOG, so the test can kill it mid-apply and tell that it did.
 """
 
 from __future__ import annotations
@@ -21,22 +22,30 @@ from vitalbridge.messaging.cli import build_relay
 
 
 def slow_down(seconds: float, log_path: str) -> None:
-    """Wrap ``refresh``: note, sleep, recompute and replace the rows, sleep, note."""
-    original = read_models.refresh
+    """Wrap ``refresh`` and ``refresh_part``: note, sleep, recompute and write the rows,
+    sleep, note."""
+    whole, part = read_models.refresh, read_models.refresh_part
 
     def note(word: str, model: Any) -> None:
         with open(log_path, "a") as log:
             log.write(f"{word} {model.name}\n")
 
-    def refresh(model: Any, table: Any, keys: Any, reader: Any) -> int:
+    def slowly(model: Any, write: Any) -> int:
         note("begin", model)
         time.sleep(seconds)
-        written = original(model, table, keys, reader)
+        written: int = write()
         time.sleep(seconds)
         note("end", model)
         return written
 
+    def refresh(model: Any, table: Any, keys: Any, reader: Any) -> int:
+        return slowly(model, lambda: whole(model, table, keys, reader))
+
+    def refresh_part(model: Any, keys: Any, reader: Any) -> int:
+        return slowly(model, lambda: part(model, keys, reader))
+
     read_models.refresh = refresh  # type: ignore[assignment]
+    read_models.refresh_part = refresh_part  # type: ignore[assignment]
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 0014 moves a patient's next visits from the summary row to the day sheet: lines applied
 before it gain the appointment's remaining fields from the appointments table, and the
 read models then equal a recomputation with no rebuild; going back marks the summaries
-as needing one.
+as needing one. 0024 clears the patient's name from the stored last visits (answers take
+it from the row): again no rebuild; going back puts the row's name back.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,15 @@ from sqlalchemy import create_engine, text
 
 from tests import database
 from tests.appointment_factories import AppointmentFactory
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, dispatch_as_system
 from tests.patient_factories import PatientFactory
 from tests.provider_factories import ProviderFactory
 from tests.read_model_helpers import assert_read_models_match, catch_up
 from vitalbridge import create_app
+from vitalbridge.appointment.messages import CheckInAppointment, CompleteAppointment
 
 BEFORE = "0013_provider_days"
+BEFORE_UNNAMED_VISITS = "0021_reminder_lead_minutes"
 FILLED = ("cancel_reason", "created_by_key_id", "updated_by_key_id", "created_at",
           "updated_at")
 
@@ -65,6 +68,43 @@ def test_day_sheet_lines_gain_their_fields_and_summaries_stay_built(server_url):
                 app.extensions["alembic"].upgrade()
             assert _lines(owner) == applied
             assert _unbuilt_summaries(owner) == 0
+            assert_read_models_match(app, tenant.id)
+        finally:
+            owner.dispose()
+            app.extensions["vitalbridge"].db.dispose()
+
+
+def _last_visit_names(engine):
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT last_visit ->> 'patient_name', display_name FROM patient_summaries "
+            "WHERE last_visit IS NOT NULL")).all()
+
+
+def test_stored_last_visits_lose_the_patients_name_and_need_no_rebuild(server_url):
+    with database.fresh_database(server_url) as url:
+        app = create_app(database_url=url, env="testing")
+        owner = create_engine(url)
+        try:
+            with app.app_context():
+                app.extensions["alembic"].upgrade()
+                tenant = TenantFactory()
+                provider = ProviderFactory(tenant_id=tenant.id)
+                patient = PatientFactory(tenant_id=tenant.id)
+                visit = AppointmentFactory(
+                    tenant_id=tenant.id, provider_id=provider.id, patient_id=patient.id,
+                    start=(datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0))
+                for step in (CheckInAppointment, CompleteAppointment):
+                    dispatch_as_system(step(appointment_id=visit.id), tenant.id)
+            catch_up(app)
+            [(stored, name)] = _last_visit_names(owner)
+            assert stored is None
+            with app.app_context():
+                app.extensions["alembic"].downgrade(BEFORE_UNNAMED_VISITS)
+            assert _last_visit_names(owner) == [(name, name)]  # as a relay at 0021 wrote
+            with app.app_context():
+                app.extensions["alembic"].upgrade()
+            assert _last_visit_names(owner) == [(None, name)]
             assert_read_models_match(app, tenant.id)
         finally:
             owner.dispose()

@@ -12,7 +12,7 @@ from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.messaging.metrics import NO_SUBSCRIBER
 from vitalbridge.messaging.parking import RetryPolicy
 from vitalbridge.messaging.relay import RelayBusy
-from vitalbridge.messaging.subscribers import Subscriber, connect
+from vitalbridge.messaging.subscribers import BatchSubscriber, Subscriber, connect
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.tenant.messages import CreateApiKey, CreateTenant, RevokeApiKey
 
@@ -29,6 +29,12 @@ def relay_app(owner_url):
 def subscribe(app, name, react, event_type="tenant.created"):
     svc = app.extensions["vitalbridge"]
     connect(Subscriber(name=name, event_type=event_type, react=react), svc.signals, svc.db)
+
+
+def subscribe_batches(app, name, react, event_types=frozenset({"tenant.created"})):
+    svc = app.extensions["vitalbridge"]
+    connect(BatchSubscriber(name=name, event_types=event_types, react=react), svc.signals,
+            svc.db)
 
 
 def dispatch(app, command, tenant_id=None):
@@ -99,6 +105,33 @@ def test_a_failing_subscriber_is_parked_while_others_flow(relay_app, owner_engin
     assert parked.attempts == 1
     assert parked.last_error == "RuntimeError"  # the class only: a message may hold PHI
     assert parked.dead_at is None
+    assert scalar(owner_engine, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
+
+
+def test_batch_subscribers_take_a_batch_side_by_side_and_fail_alone(relay_app, owner_engine):
+    # Each call waits for the other subscriber's: one after another, both would time out.
+    side_by_side = threading.Barrier(2, timeout=10)
+    seen = {"left": [], "right": []}
+
+    def meeting(name):
+        def react(envelopes, uow):
+            side_by_side.wait()
+            seen[name] += [envelope["data"]["slug"] for envelope in envelopes]
+        return react
+
+    def broken(envelopes, uow):
+        raise RuntimeError("read model broken")
+
+    subscribe_batches(relay_app, "left", meeting("left"))
+    subscribe_batches(relay_app, "right", meeting("right"))
+    subscribe_batches(relay_app, "broken", broken)
+    create_tenants(relay_app, "one", "two")
+    assert relay_for(relay_app, RetryPolicy(base_seconds=60.0)).drain() == 2
+    assert seen == {"left": ["one", "two"], "right": ["one", "two"]}
+    with owner_engine.connect() as conn:
+        parked = conn.execute(text("SELECT subscriber, attempts FROM parked_deliveries "
+                                   "ORDER BY seq")).all()
+    assert [tuple(row) for row in parked] == [("broken", 1), ("broken", 1)]
     assert scalar(owner_engine, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
 
 

@@ -7,6 +7,7 @@ from the same snapshot (messaging.read_models.with_freshness). The time-dependen
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -64,7 +65,7 @@ def get_patient_summary(query: GetPatientSummary, ctx: ReadContext) -> PatientSu
     return PatientSummary(
         freshness=freshness, patient=patient_from_json(row.patient),
         next_appointment=_next_visit(row, query.patient_id), upcoming_count=row.upcoming_count,
-        last_visit=appointment_from_json(row.last_visit) if row.last_visit else None,
+        last_visit=_last_visit(row),
         cancellations=_within(row.cancelled_starts, since, now),
         no_shows=_within(row.no_show_starts, since, now), since=since)
 
@@ -80,6 +81,15 @@ def _next_visit(row: Any, patient_id: uuid.UUID) -> AppointmentView | None:
         version=row.next_version, created_at=row.next_created_at,
         updated_at=row.next_updated_at, provider_name=row.next_provider_name,
         patient_name=row.display_name)
+
+
+def _last_visit(row: Any) -> AppointmentView | None:
+    # Stored without the patient's name (an appointment's end recomputes the visit
+    # columns alone, reading no patient): the name is the row's own.
+    if row.last_visit is None:
+        return None
+    return dataclasses.replace(appointment_from_json(row.last_visit),
+                               patient_name=row.display_name)
 
 
 def _within(starts: list[datetime], since: datetime, until: datetime) -> int:

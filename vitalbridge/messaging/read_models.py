@@ -5,7 +5,10 @@ events touch (a patient, an appointment) and recomputes those keys' rows from th
 domains' current answers, asked through the query bus, then replaces them. The rows
 depend only on the state read, never on the order or the number of deliveries: events
 of different aggregates may arrive in any order and more than once, the rows come out
-the same. Each read model is the only writer of its tables.
+the same. Each read model is the only writer of its tables. Where some events can
+change only a few columns of a row (an appointment's end, in a patient's summary), a
+read model may name those columns: for such events it recomputes them alone, from the
+same owners, and leaves the rest of the row to the events that change it.
 
 The checkpoint says which event was applied last and when; what an answer is behind by
 is read from the outbox (events not yet delivered) and the parked deliveries (events
@@ -67,6 +70,9 @@ class ReadModel(abc.ABC):
     table: ClassVar[Table]  # what queries read
     staging: ClassVar[Table]  # what a rebuild fills before it replaces ``table``
     key_column: ClassVar[str]
+    # Columns that some events change without the rest of a row (see ``part_keys_of``),
+    # recomputed alone for them; none: every event refreshes whole rows.
+    part_columns: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
@@ -75,6 +81,15 @@ class ReadModel(abc.ABC):
     @abc.abstractmethod
     def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
         """The complete rows of ``keys`` as the owners answer now (a fixed few queries)."""
+
+    def part_keys_of(self, envelopes: Sequence[dict[str, Any]], reader: Reader) -> set[Key]:
+        """The keys of which the events may have changed ``part_columns`` only."""
+        return set()
+
+    def part_rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
+        """The key column and ``part_columns`` of the rows of ``keys``, as the owners
+        answer now (a fixed few queries, fewer than whole rows take)."""
+        raise NotImplementedError(f"{self.name} recomputes whole rows only")
 
     @abc.abstractmethod
     def key_page(self, reader: Reader, after: Key | None, limit: int) -> list[Key]:
@@ -121,7 +136,26 @@ def replace_rows(session: Session, table: Table, column: Any, tenant_id: uuid.UU
         session.execute(text(
             f'INSERT INTO "{table.name}" SELECT * FROM jsonb_populate_recordset('
             f'NULL::"{table.name}", CAST(:rows AS jsonb))'),
-            {"rows": orjson.dumps([{**row, "tenant_id": tenant_id} for row in rows]).decode()})
+            {"rows": _rows_json(rows, tenant_id)})
+
+
+def update_rows(session: Session, table: Table, key_column: str, columns: Sequence[str],
+                tenant_id: uuid.UUID, rows: Sequence[Row]) -> None:
+    """Set ``columns`` of the rows each of ``rows`` names by ``key_column``: one
+    statement, the rows as one JSON array (as ``replace_rows``). A key without a row
+    keeps having none."""
+    if not rows:
+        return
+    assignments = ", ".join(f'"{column}" = fresh."{column}"' for column in columns)
+    session.execute(text(
+        f'UPDATE "{table.name}" AS t SET {assignments} '
+        f'FROM jsonb_populate_recordset(NULL::"{table.name}", CAST(:rows AS jsonb)) fresh '
+        f'WHERE t.tenant_id = :tenant AND t."{key_column}" = fresh."{key_column}"'),
+        {"tenant": tenant_id, "rows": _rows_json(rows, tenant_id)})
+
+
+def _rows_json(rows: Sequence[Row], tenant_id: uuid.UUID) -> str:
+    return orjson.dumps([{**row, "tenant_id": tenant_id} for row in rows]).decode()
 
 
 def refresh(model: ReadModel, table: Table, keys: Sequence[Key], reader: Reader) -> int:
@@ -129,6 +163,16 @@ def refresh(model: ReadModel, table: Table, keys: Sequence[Key], reader: Reader)
     rows = model.rows_for(keys, reader)
     replace_rows(reader.session, table, table.c[model.key_column], reader.tenant_id,
                  [model.key_value(key) for key in keys], rows)
+    return len(rows)
+
+
+def refresh_part(model: ReadModel, keys: Sequence[Key], reader: Reader) -> int:
+    """Recompute ``model.part_columns`` of the live rows of ``keys``; returns how many
+    keys. A key with no row yet is left to the event that creates it, which refreshes
+    it whole; the rest of a row stays as the events that change it last left it."""
+    rows = model.part_rows_for(keys, reader)
+    update_rows(reader.session, model.table, model.key_column, model.part_columns,
+                reader.tenant_id, rows)
     return len(rows)
 
 
@@ -162,7 +206,7 @@ def lift_request_timeouts(session: Session) -> None:
 
 def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, Any]],
                 uow: UnitOfWork) -> None:
-    """Apply one tenant's delivered events: checkpoint, keys, recompute, replace."""
+    """Apply one tenant's delivered events: checkpoint, keys, recompute, write."""
     tenant_id = uow.acting_tenant
     last = envelopes[-1]
     lift_request_timeouts(uow.session)
@@ -170,13 +214,16 @@ def apply_batch(model: ReadModel, queries: QueryBus, envelopes: list[dict[str, A
         "tenant": tenant_id, "name": model.name, "event": last["id"],
         "event_at": last["occurred_at"]}).scalar_one()
     reader = Reader(uow.session, uow.context.principal, queries)
-    keys = sorted(model.keys_of(envelopes, reader))
-    if not keys:
-        return
-    refresh(model, model.table, keys, reader)
-    if rebuilding:  # the rebuild's copy was read before this change: it redoes these
+    whole = model.keys_of(envelopes, reader)
+    part = model.part_keys_of(envelopes, reader) - whole
+    if whole:
+        refresh(model, model.table, sorted(whole), reader)
+    if part:
+        refresh_part(model, sorted(part), reader)
+    if rebuilding and (whole or part):
+        # The rebuild's copy was read before this change: it redoes these keys (whole).
         uow.session.execute(_REMEMBER, {"tenant": tenant_id, "name": model.name,
-                                        "keys": keys})
+                                        "keys": sorted(whole | part)})
 
 
 def subscriber_of(model: ReadModel, queries: QueryBus) -> BatchSubscriber:

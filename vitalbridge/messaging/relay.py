@@ -12,6 +12,12 @@ subscriber alone (retried with backoff, dead-lettered after the last attempt), a
 later events of the same aggregate queue behind it; everything else keeps flowing.
 Delivering assigns the event its tenant's next feed position, gap-free.
 
+The batch subscribers (the read models) take a batch side by side, each on a worker
+thread with its own transaction: each writes only its own tables, and while PostgreSQL
+works for one, Python works for another. The other subscribers (reactions that send
+commands, the broker's publisher) take it one after another on the relay's thread, as
+before. Either way each subscriber gets the batches in order, one at a time.
+
 NOTIFY only wakes the relay; the table is the truth, and a poll catches any wake-up
 that was missed.
 """
@@ -23,14 +29,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from vitalbridge.messaging import metrics, parking, read_models
 from vitalbridge.messaging.errors import failure_summary
@@ -50,6 +57,16 @@ class RelayBusy(RuntimeError):
     """Another relay holds the relay lock; only one may deliver at a time."""
 
 
+@dataclass(frozen=True)
+class _Parking:
+    """A row to park for a subscriber once its deliveries of the batch are done."""
+
+    row: Any
+    error: str | None
+    attempts: int
+    delay: float
+
+
 @dataclass
 class Relay:
     """Moves events from the outbox table to the in-process subscribers."""
@@ -66,7 +83,8 @@ class Relay:
         with self._leadership(wait=None) as leader:
             if not leader:
                 raise RelayBusy("another relay is active")
-            return self._drain()
+            with self._workers() as workers:
+                return self._drain(workers)
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set: become the active relay, then drain, wait, repeat."""
@@ -74,31 +92,64 @@ class Relay:
             if listener is None:
                 return
             listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
-            while not stop.is_set():
-                if delivered := self._drain():
-                    log.info("outbox delivered", extra={"count": delivered})
-                self._observe_backlog()
-                self._wait_for_wakeup(listener, stop)
+            with self._workers() as workers:
+                self._serve(listener, stop, workers)
 
-    def _drain(self) -> int:
+    def _serve(self, listener: psycopg.Connection, stop: threading.Event,
+               workers: ThreadPoolExecutor) -> None:
+        while not stop.is_set():
+            if delivered := self._drain(workers):
+                log.info("outbox delivered", extra={"count": delivered})
+            self._observe_backlog()
+            self._wait_for_wakeup(listener, stop)
+
+    @contextlib.contextmanager
+    def _workers(self) -> Iterator[ThreadPoolExecutor]:
+        """A thread per batch subscriber, for the time this relay delivers."""
+        batched = [name for name in self.signals.names() if self.signals.batched(name)]
+        pool = ThreadPoolExecutor(max_workers=max(len(batched), 1),
+                                  thread_name_prefix="relay-batch-subscriber")
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True)
+
+    def _drain(self, workers: ThreadPoolExecutor) -> int:
         total = 0
         while True:
-            delivered = self._deliver_batch()
+            delivered = self._deliver_batch(workers)
             retried = self._retry_due()
             total += delivered
             if delivered < self.batch_size and not retried:
                 return total
 
-    def _deliver_batch(self) -> int:
+    def _deliver_batch(self, workers: ThreadPoolExecutor) -> int:
         with self.engine.begin() as conn:
             rows = parking.claim_undelivered(conn, self.batch_size)
-            for subscriber in self._subscribers_of(rows):
-                self._deliver_to(conn, subscriber, rows)
+            subscribers = self._subscribers_of(rows)
+            blocked = {name: parking.blocked_lanes(conn, name) for name in subscribers}
+            parkings = self._deliver_all(rows, blocked, workers)
+            for name in subscribers:
+                for stay in parkings[name]:
+                    parking.park(conn, name, stay.row, error=stay.error,
+                                 attempts=stay.attempts, delay=stay.delay)
             parking.mark_delivered(conn, rows)
         unsubscribed = sum(not self.signals.subscribers(row.type) for row in rows)
         if unsubscribed:  # counted once their delivery is committed
             metrics.DELIVERED.labels(metrics.NO_SUBSCRIBER).inc(unsubscribed)
         return len(rows)
+
+    def _deliver_all(self, rows: Sequence[Any], blocked: dict[str, set[tuple[Any, Any]]],
+                     workers: ThreadPoolExecutor) -> dict[str, list[_Parking]]:
+        """Deliver a batch to each subscriber (``blocked`` names them): the batch
+        subscribers on the workers, side by side; the others on this thread, one after
+        another, since they may send commands that touch the same rows or hold a client
+        meant for one thread."""
+        aside = {name: workers.submit(self._deliver_to, name, rows, lanes)
+                 for name, lanes in blocked.items() if self.signals.batched(name)}
+        parkings = {name: self._deliver_to(name, rows, lanes)
+                    for name, lanes in blocked.items() if name not in aside}
+        return parkings | {name: future.result() for name, future in aside.items()}
 
     def _subscribers_of(self, rows: Sequence[Any]) -> list[str]:
         names: dict[str, None] = {}
@@ -106,9 +157,11 @@ class Relay:
             names.update(dict.fromkeys(self.signals.subscribers(kind)))
         return list(names)
 
-    def _deliver_to(self, conn: Connection, subscriber: str, rows: Sequence[Any]) -> None:
-        """Deliver a batch to one subscriber in seq order, parking what cannot go now."""
-        blocked = parking.blocked_lanes(conn, subscriber)
+    def _deliver_to(self, subscriber: str, rows: Sequence[Any],
+                    blocked: set[tuple[Any, Any]]) -> list[_Parking]:
+        """Deliver a batch to one subscriber in seq order; returns what must be parked
+        (the relay's connection parks it, on the relay's thread)."""
+        parkings: list[_Parking] = []
         mine = [row for row in rows if subscriber in self.signals.subscribers(row.type)]
         # Runs of one signal keep seq order for subscribers of several types; a batch
         # subscriber (a read model) has one signal for all of its types.
@@ -119,7 +172,7 @@ class Relay:
             ready = []
             for row in run:
                 if (row.tenant_id, row.aggregate_id) in blocked:
-                    parking.park(conn, subscriber, row, error=None, attempts=0, delay=0.0)
+                    parkings.append(_Parking(row, error=None, attempts=0, delay=0.0))
                 else:
                     ready.append(row)
             outcomes = self._try(subscriber, event_type, [row.envelope for row in ready])
@@ -129,8 +182,10 @@ class Relay:
                     continue
                 blocked.add((row.tenant_id, row.aggregate_id))
                 failed = outcome != BLOCKED
-                parking.park(conn, subscriber, row, error=outcome if failed else None,
-                             attempts=int(failed), delay=self.retry.delay(1) if failed else 0.0)
+                parkings.append(_Parking(row, error=outcome if failed else None,
+                                         attempts=int(failed),
+                                         delay=self.retry.delay(1) if failed else 0.0))
+        return parkings
 
     def _retry_due(self) -> int:
         """Retry the parked deliveries whose time has come; returns how many succeeded."""

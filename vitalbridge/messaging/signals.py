@@ -83,6 +83,10 @@ class EventSignals:
             return ALL_EVENTS
         return event_type
 
+    def batched(self, subscriber: str) -> bool:
+        """Whether ``subscriber`` takes whole batches of several types (a read model)."""
+        return subscriber in self._batched
+
     def subscribers(self, event_type: str) -> list[str]:
         """Names of the subscribers of ``event_type``, in the order they connected."""
         return [*self._names.get(event_type, ()), *self._names.get(ALL_EVENTS, ())]

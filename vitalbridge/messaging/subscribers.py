@@ -38,7 +38,7 @@ _MARK_ALL_HANDLED = text("""
 INSERT INTO inbox (tenant_id, subscriber, event_id)
 SELECT :tenant, :subscriber, unnest(CAST(:events AS uuid[]))
 ON CONFLICT DO NOTHING
-RETURNING event_id
+RETURNING CAST(event_id AS text)
 """)
 
 
@@ -130,9 +130,9 @@ def _unit_of_work(subscriber: AnySubscriber, tenant_id: uuid.UUID,
 def _run_all_at_once(subscriber: AnySubscriber, tenant_id: uuid.UUID,
                      envelopes: list[dict[str, Any]], db: Database) -> dict[str, str | None]:
     with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
-        new = {str(event_id) for event_id in uow.session.execute(_MARK_ALL_HANDLED, {
+        new = set(uow.session.execute(_MARK_ALL_HANDLED, {
             "tenant": tenant_id, "subscriber": subscriber.name,
-            "events": [envelope["id"] for envelope in envelopes]}).scalars()}
+            "events": [envelope["id"] for envelope in envelopes]}).scalars())
         subscriber.run([envelope for envelope in envelopes if envelope["id"] in new], uow)
         uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
     return dict.fromkeys((envelope["id"] for envelope in envelopes), HANDLED)
