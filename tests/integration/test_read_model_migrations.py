@@ -3,7 +3,7 @@
 0014 moves a patient's next visits from the summary row to the day sheet: lines applied
 before it gain the appointment's remaining fields from the appointments table, and the
 read models then equal a recomputation with no rebuild; going back marks the summaries
-as needing one. 0024 clears the patient's name from the stored last visits (answers take
+as needing one. 0026 clears the patient's name from the stored last visits (answers take
 it from the row): again no rebuild; going back puts the row's name back.
 """
 
@@ -21,7 +21,7 @@ from vitalbridge import create_app
 from vitalbridge.appointment.messages import CheckInAppointment, CompleteAppointment
 
 BEFORE = "0013_provider_days"
-BEFORE_UNNAMED_VISITS = "0021_reminder_lead_minutes"
+BEFORE_UNNAMED_VISITS = "0025_clinic_metrics"
 FILLED = ("cancel_reason", "created_by_key_id", "updated_by_key_id", "created_at",
           "updated_at")
 
@@ -101,7 +101,7 @@ def test_stored_last_visits_lose_the_patients_name_and_need_no_rebuild(server_ur
             assert stored is None
             with app.app_context():
                 app.extensions["alembic"].downgrade(BEFORE_UNNAMED_VISITS)
-            assert _last_visit_names(owner) == [(name, name)]  # as a relay at 0021 wrote
+            assert _last_visit_names(owner) == [(name, name)]  # as a relay before 0026 wrote
             with app.app_context():
                 app.extensions["alembic"].upgrade()
             assert _last_visit_names(owner) == [(None, name)]

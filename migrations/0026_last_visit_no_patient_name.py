@@ -3,8 +3,8 @@ takes from the row's own display name: an appointment's end then recomputes the 
 columns alone, without asking for the patient. The names already stored are cleared
 here (the answers stay the same); nothing needs a rebuild.
 
-Revision ID: 0024_last_visit_no_patient_name
-Revises: 0021_reminder_lead_minutes
+Revision ID: 0026_last_visit_no_patient_name
+Revises: 0025_clinic_metrics
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0024_last_visit_no_patient_name"
-down_revision: str | Sequence[str] | None = "0021_reminder_lead_minutes"
+revision: str = "0026_last_visit_no_patient_name"
+down_revision: str | Sequence[str] | None = "0025_clinic_metrics"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
