@@ -7,6 +7,7 @@ as needing one. 0026 clears the patient's name from the stored last visits (answ
 it from the row): again no rebuild; going back puts the row's name back.
 """
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
@@ -40,7 +41,10 @@ def _unbuilt_summaries(engine) -> int:
             "WHERE read_model = 'patient_summaries' AND built_at IS NULL"))
 
 
-def test_day_sheet_lines_gain_their_fields_and_summaries_stay_built(server_url):
+@contextlib.contextmanager
+def clinic_at_head(server_url):
+    """A fresh database migrated to head, with one provider and one patient; yields the
+    app (inside its context), the owner engine and (tenant, provider, patient)."""
     with database.fresh_database(server_url) as url:
         app = create_app(database_url=url, env="testing")
         owner = create_engine(url)
@@ -48,30 +52,32 @@ def test_day_sheet_lines_gain_their_fields_and_summaries_stay_built(server_url):
             with app.app_context():
                 app.extensions["alembic"].upgrade()
                 tenant = TenantFactory()
-                provider = ProviderFactory(tenant_id=tenant.id)
-                patient = PatientFactory(tenant_id=tenant.id)
-                start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-                for hours in (0, 1):
-                    AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
-                                       patient_id=patient.id,
-                                       start=start + timedelta(hours=hours))
-            catch_up(app)
-            applied = _lines(owner)
-            assert len(applied) == 2
-            assert all(line.created_at for line in applied)
-            with app.app_context():
-                app.extensions["alembic"].downgrade(BEFORE)
-            assert _unbuilt_summaries(owner) == 1  # their pending visits are gone
-            with owner.begin() as conn:  # what a relay at 0013 had written
-                conn.execute(text("UPDATE read_model_checkpoints SET built_at = now()"))
-            with app.app_context():
-                app.extensions["alembic"].upgrade()
-            assert _lines(owner) == applied
-            assert _unbuilt_summaries(owner) == 0
-            assert_read_models_match(app, tenant.id)
+                made = (tenant, ProviderFactory(tenant_id=tenant.id),
+                        PatientFactory(tenant_id=tenant.id))
+                yield app, owner, made
         finally:
             owner.dispose()
             app.extensions["vitalbridge"].db.dispose()
+
+
+def test_day_sheet_lines_gain_their_fields_and_summaries_stay_built(server_url):
+    with clinic_at_head(server_url) as (app, owner, (tenant, provider, patient)):
+        start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+        for hours in (0, 1):
+            AppointmentFactory(tenant_id=tenant.id, provider_id=provider.id,
+                               patient_id=patient.id, start=start + timedelta(hours=hours))
+        catch_up(app)
+        applied = _lines(owner)
+        assert len(applied) == 2
+        assert all(line.created_at for line in applied)
+        app.extensions["alembic"].downgrade(BEFORE)
+        assert _unbuilt_summaries(owner) == 1  # their pending visits are gone
+        with owner.begin() as conn:  # what a relay at 0013 had written
+            conn.execute(text("UPDATE read_model_checkpoints SET built_at = now()"))
+        app.extensions["alembic"].upgrade()
+        assert _lines(owner) == applied
+        assert _unbuilt_summaries(owner) == 0
+        assert_read_models_match(app, tenant.id)
 
 
 def _last_visit_names(engine):
@@ -82,30 +88,17 @@ def _last_visit_names(engine):
 
 
 def test_stored_last_visits_lose_the_patients_name_and_need_no_rebuild(server_url):
-    with database.fresh_database(server_url) as url:
-        app = create_app(database_url=url, env="testing")
-        owner = create_engine(url)
-        try:
-            with app.app_context():
-                app.extensions["alembic"].upgrade()
-                tenant = TenantFactory()
-                provider = ProviderFactory(tenant_id=tenant.id)
-                patient = PatientFactory(tenant_id=tenant.id)
-                visit = AppointmentFactory(
-                    tenant_id=tenant.id, provider_id=provider.id, patient_id=patient.id,
-                    start=(datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0))
-                for step in (CheckInAppointment, CompleteAppointment):
-                    dispatch_as_system(step(appointment_id=visit.id), tenant.id)
-            catch_up(app)
-            [(stored, name)] = _last_visit_names(owner)
-            assert stored is None
-            with app.app_context():
-                app.extensions["alembic"].downgrade(BEFORE_UNNAMED_VISITS)
-            assert _last_visit_names(owner) == [(name, name)]  # as a relay before 0026 wrote
-            with app.app_context():
-                app.extensions["alembic"].upgrade()
-            assert _last_visit_names(owner) == [(None, name)]
-            assert_read_models_match(app, tenant.id)
-        finally:
-            owner.dispose()
-            app.extensions["vitalbridge"].db.dispose()
+    with clinic_at_head(server_url) as (app, owner, (tenant, provider, patient)):
+        visit = AppointmentFactory(
+            tenant_id=tenant.id, provider_id=provider.id, patient_id=patient.id,
+            start=(datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0))
+        for step in (CheckInAppointment, CompleteAppointment):
+            dispatch_as_system(step(appointment_id=visit.id), tenant.id)
+        catch_up(app)
+        [(stored, name)] = _last_visit_names(owner)
+        assert stored is None
+        app.extensions["alembic"].downgrade(BEFORE_UNNAMED_VISITS)
+        assert _last_visit_names(owner) == [(name, name)]  # as a relay before 0026 wrote
+        app.extensions["alembic"].upgrade()
+        assert _last_visit_names(owner) == [(None, name)]
+        assert_read_models_match(app, tenant.id)
