@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vitalbridge.appointment.messages import (
     AppointmentsInWindows,
@@ -45,6 +45,9 @@ class _Paged(Protocol):
     id: uuid.UUID
 
 
+P = TypeVar("P", bound=_Paged)
+
+
 @dataclass(frozen=True)
 class Asker:
     """Asks the query bus as the system, inside one tenant (on the primary: a check
@@ -67,8 +70,8 @@ class Thresholds:
     undelivered_event: timedelta
 
 
-def pages(fetch: Callable[[tuple[datetime, uuid.UUID] | None], Sequence[_Paged]],
-          ) -> Iterator[Sequence[_Paged]]:
+def pages(fetch: Callable[[tuple[datetime, uuid.UUID] | None], Sequence[P]],
+          ) -> Iterator[Sequence[P]]:
     """Walk a (created_at, id) listing that answers one row more than a page."""
     after = None
     while True:
@@ -84,7 +87,7 @@ def appointments_in_approved_leave(ask: Asker) -> Iterator[Discrepancy]:
     """Booked or checked-in appointments overlapping approved leave."""
     for leaves in pages(lambda after: ask(ListLeaveRequests(
             limit=PAGE, after=after, status=LeaveStatus.APPROVED))):
-        windows = tuple(ProviderWindow(leave.provider_id, leave.start, leave.end)  # type: ignore[attr-defined]
+        windows = tuple(ProviderWindow(leave.provider_id, leave.start, leave.end)
                         for leave in leaves)
         for found in ask(AppointmentsInWindows(windows=windows, statuses=PENDING)):
             leave = next(leave for leave in leaves if _overlaps(leave, found))
@@ -110,9 +113,9 @@ def deactivated_provider_leftovers(ask: Asker, now: datetime) -> Iterator[Discre
                               f"{found.status} with deactivated provider {found.provider_id}")
     for keys in pages(lambda after: ask(ListApiKeys(limit=PAGE, after=after))):
         for key in keys:
-            if key.provider_id in inactive and key.revoked_at is None:  # type: ignore[attr-defined]
+            if key.provider_id in inactive and key.revoked_at is None:
                 yield Discrepancy(DEACTIVATED_PROVIDER_KEY, "api_key", str(key.id),
-                                  f"active key of deactivated provider {key.provider_id}")  # type: ignore[attr-defined]
+                                  f"active key of deactivated provider {key.provider_id}")
 
 
 def delivery_problems(ask: Asker, limits: Thresholds) -> Iterator[Discrepancy]:

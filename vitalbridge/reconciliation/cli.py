@@ -61,9 +61,11 @@ def reconcile(tenant_slug: str | None, repair: bool, sample: int | None) -> None
 
 
 def _print(tenant: TenantView, run: TenantRun) -> None:
-    outcome = {id(r.discrepancy): r.failure or "repaired" for r in run.repairs}
+    outcome = {(r.discrepancy.check, r.discrepancy.subject_id): r.failure or "repaired"
+               for r in run.repairs}
     for d in run.found:
-        suffix = f"  [{outcome[id(d)]}]" if id(d) in outcome else ""
+        done = outcome.get((d.check, d.subject_id))
+        suffix = f"  [{done}]" if done else ""
         click.echo(f"{tenant.slug}: {d.check} {d.subject_type} {d.subject_id}: "
                    f"{d.detail}{suffix}")
     recorded = run.recorded

@@ -80,8 +80,9 @@ def compute_tenant(db: Database, queries: QueryBus, tenant_id: uuid.UUID) -> int
         if window is None:
             return None
         reader = Reader(session, Principal.system(tenant_id), queries)
-        rows = [row for granularity in GRANULARITIES
-                for row in _rows(reader, granularity, window.first_date, window.last_date)]
+        late = timedelta(hours=reader.ask(GetTenantSettings()).late_cancellation_hours)
+        rows = [row for granularity in GRANULARITIES for row in _rows(
+            reader, granularity, window.first_date, window.last_date, late)]
         session.execute(_CLEAR, {"tenant": tenant_id})
         if rows:
             session.execute(_INSERT, {"rows": orjson.dumps(
@@ -89,11 +90,11 @@ def compute_tenant(db: Database, queries: QueryBus, tenant_id: uuid.UUID) -> int
     return len(rows)
 
 
-def _rows(reader: Reader, granularity: str, first: date, last: date) -> list[dict[str, Any]]:
+def _rows(reader: Reader, granularity: str, first: date, last: date,
+          late: timedelta) -> list[dict[str, Any]]:
     periods = whole_periods(granularity, first, last)
     if periods is None:
         return []
-    late = timedelta(hours=reader.ask(GetTenantSettings()).late_cancellation_hours)
     visits = {(v.period_start, v.specialty): v for v in reader.ask(VisitFigures(
         granularity=granularity, first=periods.first, last=periods.last,
         late_cancellation=late))}
