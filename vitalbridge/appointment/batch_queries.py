@@ -91,8 +91,10 @@ def appointment_spans_in(query: AppointmentSpansIn,
         "providers": [w.provider_id for w in query.windows],
         "starts": [w.start for w in query.windows], "ends": [w.end for w in query.windows],
         "longest": LONGEST})
-    for provider_id, start, end, status in rows:
-        found[provider_id].append(AppointmentSpan(start, end, STATUSES[status]))
+    for provider_id, starts, ends, statuses in rows:
+        found[provider_id] = [AppointmentSpan(start, end, STATUSES[status])
+                              for start, end, status in zip(starts, ends, statuses,
+                                                            strict=True)]
     return found
 
 
@@ -122,10 +124,12 @@ SELECT a.id, a.provider_id, a.starts_at, a.ends_at, a.status
  ORDER BY a.provider_id, a.starts_at, a.id
 """)
 _SPANS_IN = text(f"""
-SELECT a.provider_id, a.starts_at, a.ends_at, a.status
+SELECT a.provider_id, array_agg(a.starts_at ORDER BY a.starts_at, a.id),
+       array_agg(a.ends_at ORDER BY a.starts_at, a.id),
+       array_agg(a.status ORDER BY a.starts_at, a.id)
   FROM appointments a
  WHERE EXISTS ({_WINDOWS})
- ORDER BY a.provider_id, a.starts_at, a.id
+ GROUP BY a.provider_id
 """)
 
 

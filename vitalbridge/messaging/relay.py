@@ -29,7 +29,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -128,25 +128,29 @@ class Relay:
             rows = parking.claim_undelivered(conn, self.batch_size)
             subscribers = self._subscribers_of(rows)
             blocked = {name: parking.blocked_lanes(conn, name) for name in subscribers}
-            parkings = self._deliver_all(rows, blocked, workers)
+            parkings = self._deliver_all(rows, blocked, workers,
+                                         meanwhile=lambda: parking.mark_delivered(conn, rows))
             for name in subscribers:
                 for stay in parkings[name]:
                     parking.park(conn, name, stay.row, error=stay.error,
                                  attempts=stay.attempts, delay=stay.delay)
-            parking.mark_delivered(conn, rows)
         unsubscribed = sum(not self.signals.subscribers(row.type) for row in rows)
         if unsubscribed:  # counted once their delivery is committed
             metrics.DELIVERED.labels(metrics.NO_SUBSCRIBER).inc(unsubscribed)
         return len(rows)
 
     def _deliver_all(self, rows: Sequence[Any], blocked: dict[str, set[tuple[Any, Any]]],
-                     workers: ThreadPoolExecutor) -> dict[str, list[_Parking]]:
+                     workers: ThreadPoolExecutor,
+                     meanwhile: Callable[[], None]) -> dict[str, list[_Parking]]:
         """Deliver a batch to each subscriber (``blocked`` names them): the batch
         subscribers on the workers, side by side; the others on this thread, one after
         another, since they may send commands that touch the same rows or hold a client
-        meant for one thread."""
+        meant for one thread. ``meanwhile`` (the relay's own writes, in its transaction)
+        runs on this thread while the workers work: nothing it writes is seen before the
+        relay commits, after every delivery."""
         aside = {name: workers.submit(self._deliver_to, name, rows, lanes)
                  for name, lanes in blocked.items() if self.signals.batched(name)}
+        meanwhile()
         parkings = {name: self._deliver_to(name, rows, lanes)
                     for name, lanes in blocked.items() if name not in aside}
         return parkings | {name: future.result() for name, future in aside.items()}

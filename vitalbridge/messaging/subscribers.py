@@ -132,7 +132,7 @@ def _run_all_at_once(subscriber: AnySubscriber, tenant_id: uuid.UUID,
     with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
         new = set(uow.session.execute(_MARK_ALL_HANDLED, {
             "tenant": tenant_id, "subscriber": subscriber.name,
-            "events": [envelope["id"] for envelope in envelopes]}).scalars())
+            "events": [envelope["id"] for envelope in envelopes]}).scalars().all())
         subscriber.run([envelope for envelope in envelopes if envelope["id"] in new], uow)
         uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
     return dict.fromkeys((envelope["id"] for envelope in envelopes), HANDLED)
