@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import ColumnElement, Connection, Engine, MetaData, Table, any_, create_engine, text
+from sqlalchemy import ColumnElement, Connection, Engine, MetaData, Table, any_, create_engine
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from config.settings import Settings
+from vitalbridge.driver_sql import DriverStatement
 
 # Constraint names are part of the contract with Alembic and with error mapping
 # (an exclusion-constraint name tells which rule a conflicting insert broke).
@@ -146,17 +147,18 @@ def scalar_between_transactions(connection: Connection, sql: str,
 
 def begin_read_only(session: Session, tenant_id: uuid.UUID) -> None:
     """Make the current transaction read-only and scope it to one tenant, in one round trip."""
-    session.execute(
-        text("SELECT set_config('transaction_read_only', 'on', true), "
-             "set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
-    )
+    _READ_ONLY_IN_TENANT.run(session, {"tenant": str(tenant_id)})
 
 
 def set_tenant(session: Session, tenant_id: uuid.UUID) -> None:
     """Scope the current transaction to one tenant (row-level security reads it)."""
-    session.execute(
-        text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
-    )
+    _IN_TENANT.run(session, {"tenant": str(tenant_id)})
+
+
+# Through the driver: every transaction of a request runs one of these.
+_READ_ONLY_IN_TENANT = DriverStatement("SELECT set_config('transaction_read_only', 'on', true), "
+                                       "set_config('app.tenant_id', %(tenant)s, true)")
+_IN_TENANT = DriverStatement("SELECT set_config('app.tenant_id', %(tenant)s, true)")
 
 
 def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import BigInteger, bindparam, exists, func, insert, select
 
 from vitalbridge.appointment.messages import (
     AppointmentCancelled,
@@ -27,6 +27,7 @@ from vitalbridge.appointment.messages import (
 )
 from vitalbridge.appointment.model import Appointment, ProviderLeave
 from vitalbridge.db import table_of
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging.errors import DomainError, NotFound, require_version
 from vitalbridge.messaging.messages import Ack, Command, to_json_value
 from vitalbridge.messaging.uow import UnitOfWork
@@ -95,7 +96,11 @@ class TooEarly(DomainError):
     title = "Too early"
 
 
-_NEW_APPOINTMENT = insert(table_of(Appointment))
+# A plain INSERT through the driver (vitalbridge/driver_sql.py), every booking's write.
+_NEW_APPOINTMENT = DriverStatement.of(insert(table_of(Appointment)).values(
+    {name: bindparam(name) for name in
+     ("tenant_id", "id", "provider_id", "patient_id", "starts_at", "ends_at", "reason",
+      "status", "created_by_key_id", "updated_by_key_id")}))
 
 
 def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:
@@ -106,8 +111,9 @@ def create_appointment(cmd: CreateAppointment, uow: UnitOfWork) -> Ack:
     appointment_id = uuid.uuid4()
     key_id = uow.context.principal.key_id
     # A plain INSERT, not an ORM add: nothing reads the new row back, and an exclusion
-    # violation surfaces right here, inside the bus's constraint mapping.
-    uow.session.execute(_NEW_APPOINTMENT, {
+    # violation surfaces right here (as SQLAlchemy's IntegrityError), inside the bus's
+    # constraint mapping.
+    _NEW_APPOINTMENT.run(uow.session, {
         "tenant_id": uow.acting_tenant, "id": appointment_id, "provider_id": cmd.provider_id,
         "patient_id": cmd.patient_id, "starts_at": cmd.start, "ends_at": cmd.end,
         "reason": cmd.reason, "status": AppointmentStatus.BOOKED.value,
@@ -181,10 +187,8 @@ def _refuse_during_approved_leave(uow: UnitOfWork, provider_id: uuid.UUID, start
     # Read under the provider's calendar lock, which the leave reaction takes too
     # (subscribers.py): the schedule facts sent with the command were read before it,
     # and a leave approved since then may already have had its reaction.
-    if uow.session.scalar(select(exists().where(
-            ProviderLeave.tenant_id == uow.acting_tenant,
-            ProviderLeave.provider_id == provider_id,
-            ProviderLeave.starts_at < end, ProviderLeave.ends_at > start))):
+    if _ON_LEAVE.scalar(uow.session, {"tenant_id": uow.acting_tenant,
+                                      "provider_id": provider_id, "start": start, "end": end}):
         raise ProviderOnLeave("The provider is on approved leave during this time.")
 
 
@@ -201,7 +205,18 @@ def _lock_calendars(uow: UnitOfWork, *owners: uuid.UUID) -> None:
     # (reschedule_appointment) must take these locks too, before any row lock.
     # One statement takes them all: PostgreSQL evaluates a select list left to right.
     keys = sorted({int.from_bytes(owner.bytes[:8], "big", signed=True) for owner in owners})
-    uow.session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
+    _LOCKS[len(keys) - 1].run(uow.session, {f"key{n}": key for n, key in enumerate(keys)})
+
+
+# Through the driver (vitalbridge/driver_sql.py), as every booking runs them: one
+# advisory lock, or two in one statement; the leave check.
+_LOCKS = tuple(DriverStatement.of(select(*(
+    func.pg_advisory_xact_lock(bindparam(f"key{n}", type_=BigInteger)) for n in range(count))))
+    for count in (1, 2))
+_ON_LEAVE = DriverStatement.of(select(exists().where(
+    ProviderLeave.tenant_id == bindparam("tenant_id"),
+    ProviderLeave.provider_id == bindparam("provider_id"),
+    ProviderLeave.starts_at < bindparam("end"), ProviderLeave.ends_at > bindparam("start"))))
 
 
 def _merged(periods: tuple[Span, ...]) -> list[Span]:

@@ -1,6 +1,8 @@
 """Abuse limits: commands per API key, failed authentications per client address.
 
-Two application-wide limits (Flask-Limiter, moving window):
+Two application-wide limits (Flask-Limiter, sliding window counter: two counters per key
+and limit, where a moving window keeps a timestamp per request and costs each request a
+walk of them):
 
 - **Commands per key** (RATE_LIMIT_COMMANDS, default 600 per minute): every request but
   GET, HEAD and OPTIONS counts against the key it presents, once the key is accepted (an
@@ -52,7 +54,7 @@ def init_rate_limits(app: Flask) -> Limiter:
                              deduct_when=_accepted_key, error_message=_too_many_commands),
         ],
         storage_uri=settings.redis_url or "memory://",
-        strategy="moving-window",
+        strategy="sliding-window-counter",
         # Its headers would set Retry-After on every answer, over the app's own (503s).
         headers_enabled=False,
         swallow_errors=True,

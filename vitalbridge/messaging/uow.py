@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from vitalbridge.db import set_tenant, table_of
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging import idempotency
 from vitalbridge.messaging.errors import DomainError, InvalidCommand
 from vitalbridge.messaging.idempotency import Problem
@@ -30,15 +32,18 @@ from vitalbridge.messaging.replica import commit_position
 
 OUTBOX_CHANNEL = "outbox"  # NOTIFY'd by the outbox table's trigger (migration 0009)
 
-# Table-level INSERTs run with a dict of values: every command writes these rows, and a
-# statement built afresh with .values() costs more to construct and cache-key than the
-# write itself.
-_OUTBOX_ROW = insert(table_of(OutboxEvent))
+# Through the driver (vitalbridge/driver_sql.py): every command writes these rows.
+_OUTBOX_ROW = DriverStatement.of(insert(table_of(OutboxEvent)).values(
+    {name: bindparam(name) for name in
+     ("tenant_id", "id", "type", "aggregate_type", "aggregate_id", "envelope")}))
 # The database's clock as the row is written: a command's audit row is its last write
 # but for the idempotent reply, so this instant follows every event it appended (whose
 # occurred_at is the transaction's start) and every commit before it. A Consistency-Token
 # carries it; the app server's clock could be behind the database's.
-_AUDIT_ROW = insert(table_of(AuditEntry)).returning(func.clock_timestamp())
+_AUDIT_ROW = DriverStatement.of(insert(table_of(AuditEntry)).values(
+    {name: bindparam(name) for name in
+     ("tenant_id", "id", "actor_key_id", "actor_role", "command", "target_id", "outcome",
+      "request_id")}).returning(func.clock_timestamp()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,10 +141,10 @@ class UnitOfWork:
     def _append_to_outbox(self, event: Event, cause: str | None) -> None:
         self.use_tenant(event.tenant_id)
         envelope = build_envelope(event, self.context, cause)
-        self.session.execute(_OUTBOX_ROW, {
+        _OUTBOX_ROW.run(self.session, {
             "tenant_id": event.tenant_id, "id": uuid.UUID(envelope["id"]), "type": event.type,
             "aggregate_type": event.aggregate_type, "aggregate_id": event.aggregate_id,
-            "envelope": envelope,
+            "envelope": Jsonb(envelope),
         })
 
 
@@ -169,8 +174,9 @@ def record_audit(session: Session, context: CommandContext, what: str,
     returns the database's clock as it was written. ``what``: the command's name, or the
     operation refused before a command was made (``POST /api/v1/...``)."""
     principal = context.principal
-    return session.execute(_AUDIT_ROW, {
+    written_at: datetime = _AUDIT_ROW.scalar(session, {
         "tenant_id": principal.scope, "id": uuid.uuid4(), "actor_key_id": principal.key_id,
         "actor_role": principal.role.value, "command": what,
         "target_id": target_id, "outcome": outcome, "request_id": context.request_id,
-    }).scalar_one()
+    })
+    return written_at

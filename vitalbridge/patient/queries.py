@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from vitalbridge.db import among
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.patient.messages import (
     Address,
@@ -24,8 +25,8 @@ from vitalbridge.patient.search import search_statement, search_words, use_searc
 
 def get_patient(query: GetPatient, ctx: ReadContext) -> PatientView | None:
     """One patient by id (another tenant's is None, like a missing one)."""
-    patient = ctx.session.scalar(select(Patient).where(Patient.id == query.patient_id))
-    return _view(patient) if patient else None
+    row = _ONE.first(ctx.session, {"patient_id": query.patient_id})
+    return _view(row) if row else None
 
 
 def get_patients(query: GetPatients, ctx: ReadContext) -> list[PatientView]:
@@ -61,6 +62,8 @@ def search_patients(query: SearchPatients, ctx: ReadContext) -> list[PatientHit]
 _VIEW_COLUMNS = (Patient.id, Patient.mrn, Patient.given_name, Patient.family_name,
                  Patient.birth_date, Patient.sex, Patient.email, Patient.phone,
                  Patient.address, Patient.version, Patient.created_at, Patient.updated_at)
+# Through the driver (vitalbridge/driver_sql.py): every booking asks for its patient.
+_ONE = DriverStatement.of(select(*_VIEW_COLUMNS).where(Patient.id == bindparam("patient_id")))
 
 
 def _view(patient: Any) -> PatientView:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select, tuple_
+from typing import Any
 
+from sqlalchemy import Select, bindparam, func, select, tuple_
+
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.provider.messages import (
     FindProviders,
@@ -16,10 +19,19 @@ from vitalbridge.provider.model import Provider, fold, name_key
 NAME_ORDER = (Provider.family_name, Provider.given_name, Provider.id)
 
 
+_VIEW_COLUMNS = (Provider.id, Provider.given_name, Provider.family_name, Provider.specialty,
+                 Provider.email, Provider.phone, Provider.timezone, Provider.active,
+                 Provider.version, Provider.created_at, Provider.updated_at,
+                 Provider.deactivated_at)
+# Columns, not an entity, through the driver (vitalbridge/driver_sql.py): every booking
+# asks this.
+_ONE = DriverStatement.of(select(*_VIEW_COLUMNS).where(Provider.id == bindparam("provider_id")))
+
+
 def get_provider(query: GetProvider, ctx: ReadContext) -> ProviderView | None:
     """One provider by id; another tenant's is as absent as a missing one."""
-    provider = ctx.session.scalar(select(Provider).where(Provider.id == query.provider_id))
-    return _view(provider) if provider else None
+    row = _ONE.first(ctx.session, {"provider_id": query.provider_id})
+    return _view(row) if row else None
 
 
 def find_providers(query: FindProviders, ctx: ReadContext) -> list[ProviderView]:
@@ -55,7 +67,7 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _view(provider: Provider) -> ProviderView:
+def _view(provider: Any) -> ProviderView:
     return ProviderView(
         id=provider.id, given_name=provider.given_name, family_name=provider.family_name,
         specialty=provider.specialty, email=provider.email, phone=provider.phone,

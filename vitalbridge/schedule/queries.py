@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Date,
@@ -17,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    any_,
     bindparam,
     func,
     literal,
@@ -26,9 +26,10 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from vitalbridge.db import table_of
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.schedule.calendar import (
     ONE_DAY,
@@ -227,10 +228,10 @@ def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
     calendars = {provider_id: _Calendar() for provider_id in provider_ids}
     # A local date is within a day of the UTC date; working_periods looks one day further.
     first, last = window.start.date() - 2 * ONE_DAY, window.end.date() + 2 * ONE_DAY
-    rows = ctx.session.execute(_CALENDAR_ROWS, {
-        "providers": provider_ids, "first": first, "last": last,
+    rows = _CALENDAR_ROWS.rows(ctx.session, {
+        "providers": list(provider_ids), "first": first, "last": last,
         "beginning": FROM_THE_BEGINNING, "start": window.start, "end": window.end,
-        "approved": LeaveStatus.APPROVED.value})
+        "approved": LeaveStatus.APPROVED.value}, named=False)
     for kind, provider_id, zone, day, starts, ends, leave_id, document in rows:
         calendar = calendars[provider_id]
         if kind == "hours":
@@ -247,26 +248,27 @@ def _calendars(ctx: ReadContext, provider_ids: tuple[uuid.UUID, ...],
 def _calendar_rows() -> CompoundSelect:
     # The three kinds of rows as one UNION ALL of one shape: (kind, provider, zone, day,
     # start, end, leave id, JSON document). A single round trip and plain rows instead
-    # of three statements loading ORM objects: booking asks this on every request.
+    # of three statements loading ORM objects: booking asks this on every request, so it
+    # goes through the driver (vitalbridge/driver_sql.py), the ids bound as one array.
     versions, overrides, leave = (table_of(WorkingHoursVersion), table_of(ScheduleOverride),
                                   table_of(LeaveRequest))
     no_zone, no_day = null().cast(Text()), null().cast(Date())
     no_time, no_id, no_document = (null().cast(DateTime(timezone=True)), null().cast(Uuid()),
                                    null().cast(JSONB()))
-    providers: BindParameter[uuid.UUID] = bindparam("providers", expanding=True)
+    providers = any_(bindparam("providers", type_=ARRAY(Uuid())))
     return union_all(
         select(literal("hours"), versions.c.provider_id, versions.c.timezone,
                versions.c.effective_from, no_time, no_time, no_id, versions.c.rules)
-        .where(versions.c.provider_id.in_(providers),
+        .where(versions.c.provider_id == providers,
                versions.c.effective_from <= bindparam("last"),
                versions.c.effective_from >= _latest_start_by_first(versions)),
         select(literal("override"), overrides.c.provider_id, no_zone, overrides.c.day,
                no_time, no_time, no_id, overrides.c.intervals)
-        .where(overrides.c.provider_id.in_(providers),
+        .where(overrides.c.provider_id == providers,
                overrides.c.day.between(bindparam("first"), bindparam("last"))),
         select(literal("leave"), leave.c.provider_id, no_zone, no_day, leave.c.starts_at,
                leave.c.ends_at, leave.c.id, no_document)
-        .where(leave.c.provider_id.in_(providers), leave.c.status == bindparam("approved"),
+        .where(leave.c.provider_id == providers, leave.c.status == bindparam("approved"),
                leave.c.starts_at < bindparam("end"), leave.c.ends_at > bindparam("start")),
     )
 
@@ -284,7 +286,7 @@ def _latest_start_by_first(versions: Table) -> ColumnElement[date]:
     return func.coalesce(latest, bindparam("beginning"))
 
 
-_CALENDAR_ROWS = _calendar_rows()
+_CALENDAR_ROWS = DriverStatement.of(_calendar_rows())
 
 
 def hours_zones(query: HoursZones, ctx: ReadContext) -> dict[uuid.UUID, tuple[str, ...]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select, tuple_
 
+from vitalbridge.driver_sql import DriverStatement
 from vitalbridge.messaging.bus import ReadContext
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.tenant.messages import (
@@ -36,7 +37,7 @@ def authenticate_api_key(query: AuthenticateApiKey, ctx: ReadContext) -> Princip
         if platform is None or platform.revoked_at or not matches:
             return None
         return Principal(role=Role.PLATFORM_ADMIN, key_id=platform.id)
-    row = ctx.session.execute(_TENANT_KEY, {"tenant": key.tenant_id, "id": key.key_id}).first()
+    row = _TENANT_KEY.first(ctx.session, {"tenant": key.tenant_id, "id": key.key_id})
     matches = secret_matches(key.secret, row.secret_hash if row else NO_KEY)
     if row is None or row.revoked_at or not matches:
         return None
@@ -49,10 +50,10 @@ def authenticate_api_key(query: AuthenticateApiKey, ctx: ReadContext) -> Princip
 NO_KEY = "-" * 64
 
 
-# Every authenticated request asks this: a prepared column read, no ORM object to build.
-_TENANT_KEY = select(ApiKey.role, ApiKey.provider_id, ApiKey.secret_hash,
-                     ApiKey.revoked_at).where(ApiKey.tenant_id == bindparam("tenant"),
-                                              ApiKey.id == bindparam("id"))
+# Every authenticated request asks this: through the driver (vitalbridge/driver_sql.py).
+_TENANT_KEY = DriverStatement.of(select(
+    ApiKey.role, ApiKey.provider_id, ApiKey.secret_hash, ApiKey.revoked_at
+).where(ApiKey.tenant_id == bindparam("tenant"), ApiKey.id == bindparam("id")))
 
 
 def list_tenants(query: ListTenants, ctx: ReadContext) -> list[TenantView]:
@@ -95,9 +96,16 @@ def _api_key_view(key: ApiKey) -> ApiKeyView:
                       version=key.version)
 
 
+# Through the driver (vitalbridge/driver_sql.py): every booking reads the minimum notice.
+_SETTINGS = DriverStatement.of(select(
+    TenantSettings.min_notice_minutes, TenantSettings.reminder_lead_minutes,
+    TenantSettings.late_cancellation_hours, TenantSettings.version, TenantSettings.updated_at
+).where(TenantSettings.tenant_id == bindparam("tenant_id")))
+
+
 def get_tenant_settings(query: GetTenantSettings, ctx: ReadContext) -> TenantSettingsView:
     """The asker's tenant settings, or the defaults (version 0) when never saved."""
-    row = ctx.session.get(TenantSettings, ctx.principal.scope)
+    row = _SETTINGS.first(ctx.session, {"tenant_id": ctx.principal.scope})
     if row is None:
         return TenantSettingsView()
     return TenantSettingsView(min_notice_minutes=row.min_notice_minutes,
