@@ -668,7 +668,7 @@ def _timed(book: Callable[[int], None], numbers: Iterator[int], bookings: int) -
             print(f"  {name:<45} {total / bookings * 1000:7.2f}")
         if label == "CPU":
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(70)
             print(out.getvalue())
 
 

@@ -61,6 +61,9 @@ def init_rate_limits(app: Flask) -> Limiter:
         in_memory_fallback_enabled=bool(settings.redis_url),
         key_prefix="vitalbridge",
     )
+    # Checked before any limit is resolved: health checks, metrics and the docs skip the
+    # limiter's work altogether (it was most of a health check's CPU).
+    limiter.request_filter(_not_the_api)
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, functools.partial(_too_many_requests, limiter))
     return limiter
