@@ -87,7 +87,7 @@ def _as_sqlalchemy_error(error: psycopg.Error, sql: str,
     """The exception SQLAlchemy would have raised for ``error`` (parameters hidden, as on
     every engine of the app); a lost connection is invalidated, as it would have been."""
     dialect = connection.dialect
-    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    lost = dialect.is_disconnect(cast(Any, error), connection.connection.dbapi_connection, None)
     if lost:
         connection.invalidate(error)
     return DBAPIError.instance(sql, None, error, psycopg.Error, hide_parameters=True,

@@ -42,3 +42,11 @@ class Blueprint(SmorestBlueprint):
     """flask-smorest's Blueprint with the JSON body parser above."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    def arguments(self, schema: typing.Any, *args: typing.Any,
+                  **kwargs: typing.Any) -> typing.Callable[..., typing.Any]:
+        """flask-smorest's, with a schema class made its instance once (webargs would
+        make one on every request: a few per cent of a booking's CPU)."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
