@@ -244,6 +244,32 @@ def test_notify_wakes_the_running_relay(relay_app):
         worker.join(timeout=5)
 
 
+def test_a_busy_relay_reads_its_backlog_gauges_at_most_once_a_second(relay_app):
+    delivered = []
+    subscribe(relay_app, "busy", lambda envelope, uow: delivered.append(envelope["id"]))
+    stop = threading.Event()
+    relay = relay_for(relay_app)
+    observed = []
+    measure = relay._observe_backlog
+    relay._observe_backlog = lambda: (observed.append(time.monotonic()), measure())
+    worker = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    worker.start()
+    time.sleep(0.5)  # listening; only NOTIFY wakes it (30 s poll)
+    started = time.monotonic()
+    try:
+        for n in range(12):  # a wake-up for each, over about two seconds
+            create_tenants(relay_app, f"busy-{n}")
+            time.sleep(0.15)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert len(delivered) == 12
+    during = [at for at in observed if at >= started]
+    assert 1 <= len(during) <= 3, during  # once right away, then at most once a second
+    assert all(b - a >= 0.99 for a, b in zip(observed, observed[1:], strict=False))
+
+
 def test_status_and_replay_commands(relay_app):
     seen = []
     subscribe(relay_app, "recorder", lambda envelope, uow: seen.append(envelope["id"]))
