@@ -76,10 +76,21 @@ class DriverStatement:
         try:
             cursor = raw.cursor(row_factory=namedtuple_row) if named else raw.cursor()
             with cursor:
+                _announce(connection, "before_cursor_execute", cursor, self.sql, values)
                 cursor.execute(self.sql, values, prepare=True)
+                _announce(connection, "after_cursor_execute", cursor, self.sql, values)
                 return fetch(cursor)
         except psycopg.Error as error:
             raise _as_sqlalchemy_error(error, self.sql, connection) from error
+
+
+def _announce(connection: Connection, hook: str, cursor: psycopg.Cursor[Any], sql: str,
+              values: Params | None) -> None:
+    """Tell the engine's cursor listeners (statement counters in tests, tracing), as
+    SQLAlchemy would; with none listening this costs one check."""
+    listeners = getattr(connection.dispatch, hook)
+    if listeners:
+        listeners(connection, cursor, sql, values, None, False)
 
 
 def _as_sqlalchemy_error(error: psycopg.Error, sql: str,

@@ -6,7 +6,7 @@ import uuid
 import psycopg
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import bindparam, literal, select, text
+from sqlalchemy import bindparam, event, literal, select, text
 
 from vitalbridge.db import set_tenant
 from vitalbridge.driver_sql import DriverStatement
@@ -81,3 +81,18 @@ def test_a_lost_connection_is_invalidated_and_the_pool_goes_on(app, owner_engine
         session.rollback()
     with sessions() as session, session.begin():
         assert backend.scalar(session) != pid
+
+
+def test_the_engines_cursor_listeners_see_it(app, session):
+    seen = []
+    engine = app.extensions["vitalbridge"].db.engine
+
+    def record(_conn, _cursor, statement, *_rest):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        DriverStatement("SELECT 1 AS one").scalar(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert seen == ["SELECT 1 AS one"]
