@@ -50,7 +50,7 @@ FAMILY = ["Müller", "Nguyễn", "O'Brien", "García", "Martínez", "Smith", "Jo
           "Ramírez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
           "Scott", "Torres", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
           "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Phạm", "Trần", "Lê",
-          "Dvořák", "Nowak", "Fernández", "Gómez", "Díaz", "Çelik", "Öztürk", "Yılmaz",
+          "Dvořák", "Nowak", "Fernández", "Gómez", "Díaz", "Çelik", "Öztürk", "Yilmaz",
           "Kim", "Park", "Choi", "Fitzgerald", "O'Connor", "Ní Bhriain", "Bergström"]
 OTHER_SPECIALTIES = ["Family Medicine", "Pediatrics", "Dermatology", "Orthopedics"]
 
@@ -94,18 +94,19 @@ INSERT INTO appointment_provider_leave (tenant_id, leave_id, provider_id, starts
 SELECT tenant_id, id, provider_id, starts_at, ends_at FROM leave
 """
 _PATIENTS = """
-WITH made AS (
+WITH names AS (SELECT CAST(:given AS text[]) AS given, CAST(:family AS text[]) AS family),
+ made AS (
   INSERT INTO patients (tenant_id, id, mrn, given_name, family_name, birth_date, sex, phone)
   SELECT :tenant, id, 'M' || lpad(i::text, 8, '0'),
-         (CAST(:given AS text[]))[1 + (i * 7919 % cardinality(CAST(:given AS text[])))::int],
+         given[1 + (i * 7919 % cardinality(given))::int],
          CASE WHEN i % 10 = 3  -- a tenth with double-barrelled family names
-              THEN (CAST(:family AS text[]))[1 + (i * 104729 % cardinality(CAST(:family AS text[])))::int] || '-'
-                   || (CAST(:family AS text[]))[1 + (i * 31 % cardinality(CAST(:family AS text[])))::int]
-              ELSE (CAST(:family AS text[]))[1 + (i * 104729 % cardinality(CAST(:family AS text[])))::int] END,
+              THEN family[1 + (i * 104729 % cardinality(family))::int] || '-'
+                   || family[1 + (i * 31 % cardinality(family))::int]
+              ELSE family[1 + (i * 104729 % cardinality(family))::int] END,
          date '1935-01-01' + (i * 37 % 32000)::int,
          (ARRAY['female', 'male', 'female', 'male', 'other', 'unknown'])[1 + (i % 6)::int],
          '+1555' || lpad((i % 10000000)::text, 7, '0')
-    FROM vb_patient_ids
+    FROM vb_patient_ids, names
   RETURNING tenant_id, id, mrn)
 INSERT INTO patient_mrns (tenant_id, mrn, patient_id) SELECT tenant_id, mrn, id FROM made
 """
