@@ -35,17 +35,18 @@ from bench.report import Measured, ScaleRun
 from tests import database
 
 ROOT = services.ROOT
-THREADS, CONNECTIONS, PGBENCH_CLIENTS = 2, 16, 8
+THREADS, CONNECTIONS, QUERY_CONNECTIONS, PGBENCH_CLIENTS = 2, 16, 1, 8
 MOST_PER_SECOND = 8000  # booking numbers set aside per second of a wrk run
 PGBENCH_MOST_PER_SECOND = 20000
 
 
-def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str]) -> Measured:
+def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str],
+        connections: int = CONNECTIONS) -> Measured:
     """One wrk run; its numbers from the JSON line report.lua's done() prints."""
-    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "-s",
+    threads = min(THREADS, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s",
                f"bench/wrk/{script}", url]
-    out = subprocess.run(command, env={**os.environ, "VB_WRK_THREADS": str(THREADS), **env},
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = _output(command, {**os.environ, "VB_WRK_THREADS": str(threads), **env})
     line = next((line for line in out.splitlines() if line.startswith("VBJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
@@ -53,7 +54,7 @@ def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str]) -
     return Measured(name, got["requests"], got["duration_us"] / 1e6, got["p50_us"] / 1000,
                     got["p95_us"] / 1000, got["p99_us"] / 1000,
                     got["status_errors"] + got["socket_errors"] + got["timeouts"],
-                    created=got["created"])
+                    connections, created=got["created"])
 
 
 def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
@@ -72,7 +73,7 @@ def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
                f"--log-prefix={logs}/tx", "-f", "bench/pgbench/book.sql",
                "-D", f"tenant={tenant}", "-D", f"providers={sizes[0]}",
                "-D", f"patients={sizes[1]}", database.libpq_url(owner_url)]
-    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = _output(command, dict(os.environ))
     # Its log: a line per transaction, the latency (us) third.
     latencies = sorted(int(line.split()[2]) / 1000 for log in logs.glob("tx*")
                        for line in log.read_text().splitlines())
@@ -80,8 +81,15 @@ def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
     failed = re.search(r"number of failed transactions: (\d+)", out)
     p50, p95, p99 = (latencies[min(len(latencies) - 1, int(q * len(latencies)))]
                      for q in (0.50, 0.95, 0.99))
-    return Measured(f"pgbench booking SQL ({PGBENCH_CLIENTS} clients)", len(latencies),
-                    len(latencies) / tps, p50, p95, p99, int(failed[1]) if failed else 0)
+    return Measured(report.PGBENCH, len(latencies), len(latencies) / tps, p50, p95, p99,
+                    int(failed[1]) if failed else 0, PGBENCH_CLIENTS)
+
+
+def _output(command: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
 
 
 def _pgbench_binary() -> str:
@@ -156,6 +164,7 @@ def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleR
                                     numbers.take(int(seconds * PGBENCH_MOST_PER_SECOND)),
                                     seconds, folder))
             rss = services.peak_rss_mb(master)
+        checks.append(logged_errors(folder))
         version = services.server_version(url)
     return ScaleRun(scale, data.shape, load_seconds, measured, rss, checks, version)
 
@@ -180,11 +189,21 @@ def _measure(url: str, bases: tuple[str, str], data: datagen.Dataset,
         run, ids, tag = booking(name, base, path, key, numbers, seconds, folder)
         measured.append(run)
         checks.append(stored_once(url, ids, tag, run))
+    # The queries' latency targets are a request's own time: one connection, no queueing.
     for name, file in paths.items():
         env = {"VB_WRK_PATHS": str(file), "VB_WRK_KEY": data.api_key}
-        wrk("warm-up", app, "get.lua", warm, env)
-        measured.append(wrk(name, app, "get.lua", seconds, env))
+        wrk("warm-up", app, "get.lua", warm, env, QUERY_CONNECTIONS)
+        measured.append(wrk(name, app, "get.lua", seconds, env, QUERY_CONNECTIONS))
     return measured, checks
+
+
+def logged_errors(folder: Path) -> str:
+    """Error lines the app, the relay and the floor wrote during the run."""
+    counts = {log.stem: sum(1 for line in log.read_text(errors="replace").splitlines()
+                            if '"level": "error"' in line or "Traceback" in line
+                            or "[ERROR]" in line)
+              for log in sorted(folder.glob("*.log"))}
+    return "error lines logged: " + ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ HELLO = "floor: GET /hello (bare Flask)"
 LIVE = "GET /health/live"
 FLOOR_BOOKING = "floor: booking SQL (bare Flask)"
 BOOKING = "Create Appointment"
+PGBENCH = "pgbench: booking SQL"
 QUERY_P95_MS = {"slots, 1 provider, 7 days": 15.0, "slots, specialty of 50, 7 days": 150.0,
                 "search patients (typos)": 20.0, "view appointments, provider week": 10.0,
                 "get patient": 5.0}
@@ -33,6 +34,7 @@ class Measured:
     p95: float
     p99: float
     errors: int
+    connections: int
     created: int = -1  # 201s counted by book.lua (-1: not a booking run)
     verdict: str = ""  # of the stored-once check, for booking runs
 
@@ -62,9 +64,10 @@ class ScaleRun:
 def render(runs: list[ScaleRun], seconds: float) -> str:
     """The whole Markdown section body: machine, then each scale, then growth."""
     lines = _machine(runs[0].postgres)
-    lines.append(f"wrk -t2 -c16 -d{seconds:g}s per run (after a warm-up), pgbench -c 8 -j 2 "
-                 f"-T {seconds:g}; gunicorn -c deploy/gunicorn.conf.py, the outbox relay "
-                 f"running; every scale in a fresh database.")
+    lines.append(f"wrk -d{seconds:g}s per run after a warm-up, -t2 -c16 (queries: -t1 -c1, "
+                 f"a request's own latency), pgbench -c 8 -j 2 -T {seconds:g}; gunicorn -c "
+                 f"deploy/gunicorn.conf.py, the outbox relay running; each scale in a fresh "
+                 f"database.")
     for run in runs:
         lines += _scale(run)
     if len(runs) > 1:
@@ -88,10 +91,10 @@ def _scale(run: ScaleRun) -> list[str]:
     lines = ["", f"### Scale {run.scale:g}: {shape.providers:,} providers, "
              f"{shape.patients:,} patients, {shape.appointments:,} appointments "
              f"(loaded and rebuilt in {run.load_seconds:.0f} s)", "",
-             "| run | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {m.name} | {m.requests:,} | {m.rate:,.0f} | {m.p50:.1f} | {m.p95:.1f} | "
-              f"{m.p99:.1f} | {m.errors} |" for m in run.measured]
+             "| run | connections | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {m.name} | {m.connections} | {m.requests:,} | {m.rate:,.0f} | {m.p50:.1f} | "
+              f"{m.p95:.1f} | {m.p99:.1f} | {m.errors} |" for m in run.measured]
     lines += ["", "| ratio or figure | measured | target | |", "|---|---|---|---|"]
     lines += [_row(*check) for check in _targets(run)]
     lines += ["", *(f"- {check}" for check in run.checks),

@@ -34,7 +34,7 @@ CREATE TABLE bench.booking_patients AS
    ORDER BY id LIMIT :patients;
 CREATE TABLE bench.booking_slots AS
   SELECT row_number() OVER (ORDER BY day, h) - 1 AS i,
-         (day + time '08:00' + h * interval '30 minutes') AT TIME ZONE :zone AS starts_at
+         (day::date + time '08:00' + h * interval '30 minutes') AT TIME ZONE :zone AS starts_at
     FROM generate_series(current_date + :first_day, current_date + :first_day + :days,
                          interval '1 day') AS day, generate_series(0, 17) AS h
    WHERE extract(isodow FROM day) < 6;

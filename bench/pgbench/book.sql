@@ -5,11 +5,11 @@
 BEGIN;
 WITH n AS (SELECT nextval('bench.booking_number') AS n)
 INSERT INTO appointments (tenant_id, id, provider_id, patient_id, starts_at, ends_at, reason)
-SELECT :tenant, gen_random_uuid(), p.id, q.id, s.starts_at, s.starts_at + interval '30 minutes',
-       'bench:pgbench'
-  FROM n JOIN bench.booking_providers p ON p.i = n.n % :providers
-  JOIN bench.booking_patients q ON q.i = n.n % :patients
-  JOIN bench.booking_slots s ON s.i = n.n / :providers
+SELECT CAST(:tenant AS uuid), gen_random_uuid(), p.id, q.id, s.starts_at, s.starts_at + interval '30 minutes',
+       'bench-pgbench'
+  FROM n JOIN bench.booking_providers p ON p.i = n.n % CAST(:providers AS bigint)
+  JOIN bench.booking_patients q ON q.i = n.n % CAST(:patients AS bigint)
+  JOIN bench.booking_slots s ON s.i = n.n / CAST(:providers AS bigint)
 RETURNING id AS appointment_id \gset
 INSERT INTO outbox (tenant_id, id, type, aggregate_type, aggregate_id, envelope)
 VALUES (:tenant, gen_random_uuid(), 'bench.floor_booked', 'appointment', :appointment_id,
