@@ -15,7 +15,6 @@ every 201 is looked up by its id, and the peak RSS of each app worker is read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -60,12 +60,9 @@ def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str],
 def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
             folder: Path) -> Measured:
     """pgbench of bench/pgbench/book.sql; latencies from its per-transaction log."""
-    with contextlib.closing(create_engine(owner_url).connect()) as conn:
-        conn.execute(text("SELECT setval('bench.booking_number', :first, false)"),
-                     {"first": first})
-        conn.commit()
-        sizes = conn.execute(text("SELECT (SELECT count(*) FROM bench.booking_providers), "
-                                  "(SELECT count(*) FROM bench.booking_patients)")).one()
+    sizes = scalars(owner_url, "SELECT count(*) FROM bench.booking_providers",
+                    "SELECT count(*) FROM bench.booking_patients",
+                    "SELECT setval('bench.booking_number', :first, false)", first=first)
     logs = folder / "pgbench"
     logs.mkdir(exist_ok=True)
     command = [_pgbench_binary(), "-n", "-M", "prepared", "-c", str(PGBENCH_CLIENTS),
@@ -83,6 +80,15 @@ def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,
                      for q in (0.50, 0.95, 0.99))
     return Measured(report.PGBENCH, len(latencies), len(latencies) / tps, p50, p95, p99,
                     int(failed[1]) if failed else 0, PGBENCH_CLIENTS)
+
+
+def scalars(owner_url: str, *queries: str, **params: Any) -> list[Any]:
+    """The first value of each query, in one transaction as the owner."""
+    engine = create_engine(owner_url)
+    with engine.begin() as conn:
+        values = [conn.execute(text(query), params).scalar() for query in queries]
+    engine.dispose()
+    return values
 
 
 def _output(command: list[str], env: dict[str, str]) -> str:
@@ -106,13 +112,10 @@ def stored_once(owner_url: str, ids_file: Path, tag: str, measured: Measured) ->
     """Every 201's id stored once; and how many of the tag were stored in all (wrk does
     not read answers after its duration: up to one booking per connection in flight)."""
     ids = [line for line in ids_file.read_text().splitlines() if line]
-    engine = create_engine(owner_url)
-    with engine.connect() as conn:
-        found = conn.execute(text("SELECT count(*) FROM appointments WHERE id = ANY(:ids)"),
-                             {"ids": [uuid.UUID(i) for i in ids]}).scalar_one()
-        tagged = conn.execute(text("SELECT count(*) FROM appointments WHERE reason = :tag"),
-                              {"tag": tag}).scalar_one()
-    engine.dispose()
+    found, tagged = scalars(owner_url, "SELECT count(*) FROM appointments "
+                            "WHERE id = ANY(CAST(:ids AS uuid[]))",
+                            "SELECT count(*) FROM appointments WHERE reason = :tag",
+                            ids=[uuid.UUID(i) for i in ids], tag=tag)
     once = found == len(ids) == len(set(ids)) == measured.created
     late = tagged - found
     measured.verdict = "ok" if once and 0 <= late <= CONNECTIONS else "FAILED"
@@ -165,7 +168,7 @@ def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleR
                                     seconds, folder))
             rss = services.peak_rss_mb(master)
         checks.append(logged_errors(folder))
-        version = services.server_version(url)
+        version = scalars(url, "SHOW server_version")[0]
     return ScaleRun(scale, data.shape, load_seconds, measured, rss, checks, version)
 
 

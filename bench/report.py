@@ -64,10 +64,13 @@ class ScaleRun:
 def render(runs: list[ScaleRun], seconds: float) -> str:
     """The whole Markdown section body: machine, then each scale, then growth."""
     lines = _machine(runs[0].postgres)
-    lines.append(f"wrk -d{seconds:g}s per run after a warm-up, -t2 -c16 (queries: -t1 -c1, "
-                 f"a request's own latency), pgbench -c 8 -j 2 -T {seconds:g}; gunicorn -c "
-                 f"deploy/gunicorn.conf.py, the outbox relay running; each scale in a fresh "
-                 f"database.")
+    lines.append(f"Each run after a warm-up of its own: `wrk -t2 -c16 -d{seconds:g}s -s "
+                 f"bench/wrk/get.lua` (hello, /health/live; VB_WRK_PATHS: a file of paths) or "
+                 f"`-s bench/wrk/book.lua` (bookings); the queries `wrk -t1 -c1` (a request's "
+                 f"own latency, no queueing); `pgbench -n -M prepared -c 8 -j 2 -T {seconds:g} "
+                 f"-f bench/pgbench/book.sql`. The app: `gunicorn -c deploy/gunicorn.conf.py "
+                 f"wsgi:app` with `flask outbox relay` running; the floor: the same with "
+                 f"`bench.floor_app:app`; each scale in a fresh database.")
     for run in runs:
         lines += _scale(run)
     if len(runs) > 1:

@@ -18,8 +18,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 from tests import database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,22 +34,6 @@ def database_server() -> Iterator[str]:
         return
     with database.server_url() as url:
         yield url
-
-
-def server_version(url: str) -> str:
-    """PostgreSQL's version string (e.g. ``15.20``)."""
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        version = str(conn.execute(text("SHOW server_version")).scalar())
-    engine.dispose()
-    return version
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -82,7 +64,9 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 def gunicorn(app: str, env: dict[str, str], log: Path, probe: str) -> Iterator[tuple[int, int]]:
     """gunicorn -c deploy/gunicorn.conf.py ``app`` on a free port, once ``probe`` answers
     200; yields (port, master pid)."""
-    port = free_port()
+    with socket.socket() as unused:  # a port nobody listens on now
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
                "--bind", f"127.0.0.1:{port}", app]
     with process(command, env, log) as master:

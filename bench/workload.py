@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import create_engine, text
 
 from bench.datagen import SPECIALTY, ZONE
 
@@ -89,12 +89,14 @@ def query_paths(owner_url: str, tenant_id: uuid.UUID, folder: Path) -> dict[str,
     rng = random.Random(16)
     engine = create_engine(owner_url)
     with engine.connect() as conn:
-        providers = _ids(conn, "providers", tenant_id)
-        patients = _sample(conn, tenant_id)
-        names = conn.execute(text(
-            "SELECT given_name || ' ' || family_name FROM patients WHERE id = ANY(:ids)"),
-            {"ids": patients[:PATHS_PER_QUERY]}).scalars().all()
+        providers = [str(i) for i in conn.execute(text(
+            "SELECT id FROM providers WHERE tenant_id = :tenant"), {"tenant": tenant_id}).scalars()]
+        sample = conn.execute(text(
+            "SELECT id::text, given_name || ' ' || family_name FROM patients "
+            "WHERE tenant_id = :tenant ORDER BY random() LIMIT :n"),
+            {"tenant": tenant_id, "n": PATHS_PER_QUERY}).all()
     engine.dispose()
+    patients, names = [row[0] for row in sample], [row[1] for row in sample]
     today = datetime.now(ZoneInfo(ZONE)).date()
     paths = {
         "slots, 1 provider, 7 days": [_availability(today, rng, provider_id=rng.choice(providers))
@@ -112,18 +114,6 @@ def query_paths(owner_url: str, tenant_id: uuid.UUID, folder: Path) -> dict[str,
         files[label] = folder / f"paths-{n}.txt"
         files[label].write_text("\n".join(lines) + "\n")
     return files
-
-
-def _ids(conn: Connection, table: str, tenant_id: uuid.UUID) -> list[str]:
-    return [str(i) for i in conn.execute(text(
-        f"SELECT id FROM {table} WHERE tenant_id = :tenant"), {"tenant": tenant_id}).scalars()]
-
-
-def _sample(conn: Connection, tenant_id: uuid.UUID) -> list[str]:
-    """Random patients of the clinic."""
-    return [str(i) for i in conn.execute(text(
-        "SELECT id FROM patients WHERE tenant_id = :tenant ORDER BY random() LIMIT :n"),
-        {"tenant": tenant_id, "n": PATHS_PER_QUERY * 2}).scalars()]
 
 
 def _availability(today: date, rng: random.Random, **which: str) -> str:
