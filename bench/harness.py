@@ -219,14 +219,19 @@ def main() -> None:
     if shutil.which("wrk") is None:
         _install_wrk()
     services.stop_on_sigterm()
-    runs = []
+    runs, code = [], report.code_state()
     with services.database_server() as server, \
             tempfile.TemporaryDirectory(prefix="vitalbridge-bench-") as scratch:
         for scale in args.scales:
             folder = Path(scratch) / f"scale-{scale:g}"
             folder.mkdir()
-            runs.append(run_scale(server, scale, args.seconds, folder))
-    text_out = report.render(runs, args.seconds)
+            try:
+                runs.append(run_scale(server, scale, args.seconds, folder))
+            except Exception:
+                if runs:  # what was measured before the failure
+                    print(report.render(runs, args.seconds, code))
+                raise
+    text_out = report.render(runs, args.seconds, code)
     print(text_out)
     if args.results:
         report.append_section(args.results, text_out, " ".join(sys.argv))

@@ -61,9 +61,15 @@ class ScaleRun:
         return next(m for m in self.measured if m.name == name)
 
 
-def render(runs: list[ScaleRun], seconds: float) -> str:
+def code_state() -> str:
+    """The commit measured (taken when the run starts), and whether the tree differed."""
+    changed = " (uncommitted changes)" if _run("git", "status", "--porcelain").strip() else ""
+    return f"{_run('git', 'rev-parse', '--short', 'HEAD').strip()}{changed}"
+
+
+def render(runs: list[ScaleRun], seconds: float, code: str) -> str:
     """The whole Markdown section body: machine, then each scale, then growth."""
-    lines = _machine(runs[0].postgres)
+    lines = _machine(runs[0].postgres, code)
     lines.append(f"Each run after a warm-up of its own: `wrk -t2 -c16 -d{seconds:g}s -s "
                  f"bench/wrk/get.lua` (hello, /health/live; VB_WRK_PATHS: a file of paths) or "
                  f"`-s bench/wrk/book.lua` (bookings); the queries `wrk -t1 -c1` (a request's "
@@ -78,14 +84,12 @@ def render(runs: list[ScaleRun], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def _machine(postgres: str) -> list[str]:
+def _machine(postgres: str, code: str) -> list[str]:
     model = next((line.split(":", 1)[1].strip() for line in _run("lscpu").splitlines()
                   if line.startswith("Model name")), platform.processor())
     ram = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
     return [f"Machine: {os.cpu_count()} CPUs ({model}), {ram:.0f} GiB RAM; PostgreSQL "
-            f"{postgres}; Python {platform.python_version()}; commit "
-            f"{_run('git', 'rev-parse', '--short', 'HEAD').strip()}"
-            f"{' (uncommitted changes)' if _run('git', 'status', '--porcelain').strip() else ''};"
+            f"{postgres}; Python {platform.python_version()}; commit {code};"
             f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.", ""]
 
 
