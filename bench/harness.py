@@ -116,7 +116,7 @@ def stored_once(owner_url: str, ids_file: Path, tag: str, measured: Measured) ->
                             "WHERE id = ANY(CAST(:ids AS uuid[]))",
                             "SELECT count(*) FROM appointments WHERE reason = :tag",
                             ids=[uuid.UUID(i) for i in ids], tag=tag)
-    once = found == len(ids) == len(set(ids)) == measured.created
+    once = found == len(ids) == len(set(ids)) == measured.created == measured.requests
     late = tagged - found
     measured.verdict = "ok" if once and 0 <= late <= CONNECTIONS else "FAILED"
     return (f"{measured.name}: {len(ids)} answered 201, {found} of those ids stored "
