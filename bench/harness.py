@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -35,7 +36,7 @@ from bench.report import Measured, ScaleRun
 from tests import database
 
 ROOT = services.ROOT
-THREADS, CONNECTIONS, QUERY_CONNECTIONS, PGBENCH_CLIENTS = 2, 16, 1, 8
+THREADS, CONNECTIONS, PGBENCH_CLIENTS = 2, 16, 8
 MOST_PER_SECOND = 8000  # booking numbers set aside per second of a wrk run
 PGBENCH_MOST_PER_SECOND = 20000
 
@@ -135,10 +136,23 @@ def booking(name: str, base: str, path: str, key: str, numbers: workload.Numbers
     return wrk(name, base + path, "book.lua", seconds, env), ids, tag
 
 
-def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleRun:
+@dataclass(frozen=True)
+class Plan:
+    """How long each run lasts, and how many connections ask the queries."""
+
+    seconds: float
+    query_connections: int
+
+    @property
+    def warm(self) -> float:
+        """Seconds of each run's warm-up."""
+        return max(1.0, self.seconds / 5)
+
+
+def run_scale(server: str, scale: float, plan: Plan, folder: Path) -> ScaleRun:
     """Load the dataset at ``scale`` into a fresh database, serve it, measure it all."""
     pepper = secrets.token_urlsafe(32)
-    warm = max(1.0, seconds / 5)
+    seconds, warm = plan.seconds, plan.warm
     with database.fresh_database(server) as url:
         started = perf_counter()
         data = datagen.generate(url, pepper, scale)
@@ -161,8 +175,8 @@ def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleR
                 services.gunicorn("bench.floor_app:app", floor_env, folder / "floor.log",
                                   "/hello") as (floor_port, _):
             app, floor = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
-            measured, checks = _measure(url, (app, floor), data, numbers, paths,
-                                        (seconds, warm), folder)
+            measured, checks = _measure(url, (app, floor), data, numbers, paths, plan,
+                                        folder)
             measured.append(pgbench(url, data.tenant_id,
                                     numbers.take(int(seconds * PGBENCH_MOST_PER_SECOND)),
                                     seconds, folder))
@@ -173,10 +187,10 @@ def run_scale(server: str, scale: float, seconds: float, folder: Path) -> ScaleR
 
 
 def _measure(url: str, bases: tuple[str, str], data: datagen.Dataset,
-             numbers: workload.Numbers, paths: dict[str, Path], durations: tuple[float, float],
+             numbers: workload.Numbers, paths: dict[str, Path], plan: Plan,
              folder: Path) -> tuple[list[Measured], list[str]]:
     """Every wrk run against the app (and the floor) at one scale, warm-ups first."""
-    (app, floor), (seconds, warm) = bases, durations
+    (app, floor), seconds, warm = bases, plan.seconds, plan.warm
     hello = {"VB_WRK_PATHS": str(folder / "hello.txt")}
     live = {"VB_WRK_PATHS": str(folder / "live.txt")}
     (folder / "hello.txt").write_text("/hello\n")
@@ -195,8 +209,8 @@ def _measure(url: str, bases: tuple[str, str], data: datagen.Dataset,
     # The queries' latency targets are a request's own time: one connection, no queueing.
     for name, file in paths.items():
         env = {"VB_WRK_PATHS": str(file), "VB_WRK_KEY": data.api_key}
-        wrk("warm-up", app, "get.lua", warm, env, QUERY_CONNECTIONS)
-        measured.append(wrk(name, app, "get.lua", seconds, env, QUERY_CONNECTIONS))
+        wrk("warm-up", app, "get.lua", warm, env, plan.query_connections)
+        measured.append(wrk(name, app, "get.lua", seconds, env, plan.query_connections))
     return measured, checks
 
 
@@ -214,8 +228,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[0.01, 1.0])
     parser.add_argument("--seconds", type=float, default=15.0, help="per wrk/pgbench run")
+    parser.add_argument("--query-connections", type=int, default=1,
+                        help="wrk connections for the five queries (default 1: latency)")
     parser.add_argument("--results", type=Path, help="append a dated section to this file")
     args = parser.parse_args()
+    plan = Plan(args.seconds, args.query_connections)
     if shutil.which("wrk") is None:
         _install_wrk()
     services.stop_on_sigterm()
@@ -226,12 +243,12 @@ def main() -> None:
             folder = Path(scratch) / f"scale-{scale:g}"
             folder.mkdir()
             try:
-                runs.append(run_scale(server, scale, args.seconds, folder))
+                runs.append(run_scale(server, scale, plan, folder))
             except Exception:
                 if runs:  # what was measured before the failure
-                    print(report.render(runs, args.seconds, code))
+                    print(report.render(runs, args.seconds, code, args.query_connections))
                 raise
-    text_out = report.render(runs, args.seconds, code)
+    text_out = report.render(runs, args.seconds, code, args.query_connections)
     print(text_out)
     if args.results:
         report.append_section(args.results, text_out, " ".join(sys.argv))

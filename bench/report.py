@@ -67,13 +67,14 @@ def code_state() -> str:
     return f"{_run('git', 'rev-parse', '--short', 'HEAD').strip()}{changed}"
 
 
-def render(runs: list[ScaleRun], seconds: float, code: str) -> str:
+def render(runs: list[ScaleRun], seconds: float, code: str, query_connections: int) -> str:
     """The whole Markdown section body: machine, then each scale, then growth."""
     lines = _machine(runs[0].postgres, code)
     lines.append(f"Each run after a warm-up of its own: `wrk -t2 -c16 -d{seconds:g}s -s "
                  f"bench/wrk/get.lua` (hello, /health/live; VB_WRK_PATHS: a file of paths) or "
-                 f"`-s bench/wrk/book.lua` (bookings); the queries `wrk -t1 -c1` (a request's "
-                 f"own latency, no queueing); `pgbench -n -M prepared -c 8 -j 2 -T {seconds:g} "
+                 f"`-s bench/wrk/book.lua` (bookings); the queries `wrk "
+                 f"-t{min(2, query_connections)} -c{query_connections}` (1: a request's own "
+                 f"latency, no queueing); `pgbench -n -M prepared -c 8 -j 2 -T {seconds:g} "
                  f"-f bench/pgbench/book.sql`. The app: `gunicorn -c deploy/gunicorn.conf.py "
                  f"wsgi:app` with `flask outbox relay` running; the floor: the same with "
                  f"`bench.floor_app:app`; each scale in a fresh database.")
