@@ -251,7 +251,8 @@ def main() -> None:
     text_out = report.render(runs, args.seconds, code, args.query_connections)
     print(text_out)
     if args.results:
-        report.append_section(args.results, text_out, " ".join(sys.argv))
+        report.append_section(args.results, text_out,
+                              " ".join([".venv/bin/python -m bench.harness", *sys.argv[1:]]))
 
 
 def _install_wrk() -> None:
