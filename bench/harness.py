@@ -55,7 +55,9 @@ def wrk(name: str, url: str, script: str, seconds: float, env: dict[str, str],
     return Measured(name, got["requests"], got["duration_us"] / 1e6, got["p50_us"] / 1000,
                     got["p95_us"] / 1000, got["p99_us"] / 1000,
                     got["status_errors"] + got["socket_errors"] + got["timeouts"],
-                    connections, created=got["created"])
+                    connections, created=got["created"], error_kinds=", ".join(
+                        f"{got[kind]} {kind.replace('_', ' ')}" for kind in
+                        ("status_errors", "socket_errors", "timeouts") if got[kind]))
 
 
 def pgbench(owner_url: str, tenant: uuid.UUID, first: int, seconds: float,

@@ -37,6 +37,7 @@ class Measured:
     connections: int
     created: int = -1  # 201s counted by book.lua (-1: not a booking run)
     verdict: str = ""  # of the stored-once check, for booking runs
+    error_kinds: str = ""  # e.g. "2 status errors, 1 timeouts"
 
     @property
     def rate(self) -> float:
@@ -102,7 +103,8 @@ def _scale(run: ScaleRun) -> list[str]:
              "| run | connections | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {m.name} | {m.connections} | {m.requests:,} | {m.rate:,.0f} | {m.p50:.1f} | "
-              f"{m.p95:.1f} | {m.p99:.1f} | {m.errors} |" for m in run.measured]
+              f"{m.p95:.1f} | {m.p99:.1f} | {m.errors}"
+              f"{f' ({m.error_kinds})' if m.error_kinds else ''} |" for m in run.measured]
     lines += ["", "| ratio or figure | measured | target | |", "|---|---|---|---|"]
     lines += [_row(*check) for check in _targets(run)]
     lines += ["", *(f"- {check}" for check in run.checks),
