@@ -116,16 +116,12 @@ def _scale(run: ScaleRun) -> list[str]:
 def _targets(run: ScaleRun) -> list[tuple[str, float, str, bool]]:
     booking, floor = run.get(BOOKING), run.get(FLOOR_BOOKING)
     live, hello = run.get(LIVE), run.get(HELLO)
-    rows = [
-        ("Create Appointment req/s / floor booking req/s", booking.rate / floor.rate,
-         ">= 0.5", booking.rate / floor.rate >= 0.5),
-        ("Create Appointment p99 / floor booking p99", booking.p99 / floor.p99, "<= 2",
-         booking.p99 / floor.p99 <= 2),
-        ("Create Appointment errors (non-2xx, socket)", booking.errors, "0",
-         booking.errors == 0 and booking.verdict == "ok"),
-        ("GET /health/live req/s / bare hello req/s", live.rate / hello.rate, ">= 0.8",
-         live.rate / hello.rate >= 0.8),
-    ]
+    speed, tail, plain = booking.rate / floor.rate, booking.p99 / floor.p99, live.rate / hello.rate
+    rows = [("Create Appointment req/s / floor booking req/s", speed, ">= 0.5", speed >= 0.5),
+            ("Create Appointment p99 / floor booking p99", tail, "<= 2", tail <= 2),
+            ("Create Appointment errors (and every 201 stored once)", booking.errors, "0",
+             booking.errors == 0 and booking.verdict == "ok"),
+            ("GET /health/live req/s / bare hello req/s", plain, ">= 0.8", plain >= 0.8)]
     rows += [(f"{name} p95 ms (target at full size)", run.get(name).p95, f"<= {limit:g}",
               run.get(name).p95 <= limit) for name, limit in QUERY_P95_MS.items()]
     worst = max(run.rss_mb, default=0.0)
