@@ -7,7 +7,7 @@ NEEDS_PYTHON := import sys; sys.exit(sys.version_info < (3, 11))
 # The Python installation an interpreter belongs to (a venv's is the one it was made from).
 installation = $(shell $(1) -c 'import os, sys; print(os.path.realpath(sys.base_prefix))' 2>/dev/null)
 
-.PHONY: run test lint check db-stop clean remake-venv
+.PHONY: run test lint check db-stop clean remake-venv bench bench-quick
 
 # A PYTHON given to this make (environment or command line) that is not the one .venv
 # was made from makes .venv again; the default python3 never replaces an existing one.
@@ -36,6 +36,14 @@ run: $(STAMP)
 ## test: the whole suite against a throwaway PostgreSQL (or TEST_DATABASE_URL)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## bench: the harness (bench/harness.py) at 1 % and full size; appends to bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.harness --scales 0.01 1 --seconds 15 --results bench/RESULTS.md
+
+## bench-quick: the same at 1 % size with 3-second runs; prints the tables only
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.harness --scales 0.01 --seconds 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
