@@ -12,7 +12,7 @@ from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.messaging.metrics import NO_SUBSCRIBER
 from vitalbridge.messaging.parking import RetryPolicy
-from vitalbridge.messaging.relay import RelayBusy
+from vitalbridge.messaging.relay import PASS_SECONDS, RETRY_CHECK_SECONDS, RelayBusy
 from vitalbridge.messaging.subscribers import BatchSubscriber, Subscriber, connect
 from vitalbridge.messaging.uow import CommandContext
 from vitalbridge.tenant.messages import CreateApiKey, CreateTenant, RevokeApiKey
@@ -269,6 +269,42 @@ def test_a_busy_relay_reads_its_backlog_gauges_at_most_once_a_second(relay_app):
     during = [at for at in observed if at >= started]
     assert 1 <= len(during) <= 3, during  # once right away, then at most once a second
     assert all(b - a >= 0.99 for a, b in itertools.pairwise(observed))
+
+
+def test_a_busy_relay_paces_its_passes_and_its_retry_checks(relay_app, owner_engine):
+    relay = relay_for(relay_app)
+    passes, retry_checks = [], []
+    deliver, retry_due = relay._deliver_batch, relay._retry_due
+
+    def counted_pass(workers):
+        delivered = deliver(workers)
+        if delivered:
+            passes.append(delivered)
+        return delivered
+
+    relay._deliver_batch = counted_pass
+    relay._retry_due = lambda: (retry_checks.append(1), retry_due())[1]
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    worker.start()
+    time.sleep(0.5)  # listening
+    retry_checks.clear()
+    committed, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < 1.0:  # a commit (and a wake-up) each ~1-2 ms
+            with owner_engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO outbox (tenant_id, id, type, aggregate_type, aggregate_id, "
+                    "envelope) VALUES (gen_random_uuid(), gen_random_uuid(), 'test.paced', "
+                    "'test', gen_random_uuid(), '{}')"))
+            committed += 1
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert sum(passes) == committed > 100
+    assert len(passes) <= 1.3 / PASS_SECONDS + 2, (len(passes), committed)
+    assert len(retry_checks) <= 1.3 / RETRY_CHECK_SECONDS + 2, len(retry_checks)
 
 
 def test_status_and_replay_commands(relay_app):

@@ -54,6 +54,10 @@ STOP_CHECK_SECONDS = 0.5  # how soon a stop request is noticed while waiting
 # The backlog gauges (five statements) at most this often: under steady load the relay
 # wakes for every few events, and the gauges would cost more than the deliveries.
 OBSERVE_EVERY_SECONDS = 1.0
+# A running relay's delivery passes start at most this often (see Relay._serve).
+PASS_SECONDS = 0.02
+# ...and look for parked deliveries due again at most this often (backoff starts at 1 s).
+RETRY_CHECK_SECONDS = 0.5
 
 
 class RelayBusy(RuntimeError):
@@ -100,9 +104,16 @@ class Relay:
 
     def _serve(self, listener: psycopg.Connection, stop: threading.Event,
                workers: ThreadPoolExecutor) -> None:
-        observed_at = -OBSERVE_EVERY_SECONDS
+        observed_at = retried_at = drained_at = -OBSERVE_EVERY_SECONDS
         while not stop.is_set():
-            if delivered := self._drain(workers):
+            # Under steady load every commit wakes the relay: passes at most every
+            # PASS_SECONDS let the events of those milliseconds share one batch (one
+            # transaction per read model), for at most that much more latency.
+            time.sleep(max(drained_at + PASS_SECONDS - time.monotonic(), 0.0))
+            drained_at = time.monotonic()
+            retry = drained_at - retried_at >= RETRY_CHECK_SECONDS
+            retried_at = drained_at if retry else retried_at
+            if delivered := self._drain(workers, retry=retry):
                 log.info("outbox delivered", extra={"count": delivered})
             if time.monotonic() - observed_at >= OBSERVE_EVERY_SECONDS:
                 self._observe_backlog()
@@ -120,11 +131,11 @@ class Relay:
         finally:
             pool.shutdown(wait=True)
 
-    def _drain(self, workers: ThreadPoolExecutor) -> int:
+    def _drain(self, workers: ThreadPoolExecutor, *, retry: bool = True) -> int:
         total = 0
         while True:
             delivered = self._deliver_batch(workers)
-            retried = self._retry_due()
+            retried = self._retry_due() if retry else 0
             total += delivered
             if delivered < self.batch_size and not retried:
                 return total
