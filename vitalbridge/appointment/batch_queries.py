@@ -7,7 +7,9 @@ recomputes its keys with one question per domain, not one per event.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
@@ -22,6 +24,7 @@ from vitalbridge.appointment.messages import (
     BusyPeriod,
     GetAppointments,
     PatientVisitDigests,
+    ProviderWindow,
     VisitDigest,
 )
 from vitalbridge.appointment.model import Appointment
@@ -81,16 +84,11 @@ def _missed_starts(ids: tuple[uuid.UUID, ...], query: PatientVisitDigests,
 
 def appointment_spans_in(query: AppointmentSpansIn,
                          ctx: ReadContext) -> dict[uuid.UUID, list[AppointmentSpan]]:
-    """A semi-join of the windows (unnested arrays) with the appointments: each window
-    is an index range on (tenant, provider, start), and EXISTS counts an appointment
-    once however many windows it overlaps."""
+    """The appointments of each window (``_IN_WINDOWS``), as arrays per provider."""
     found: dict[uuid.UUID, list[AppointmentSpan]] = {w.provider_id: [] for w in query.windows}
     if not query.windows:
         return found
-    rows = ctx.session.execute(_SPANS_IN, {
-        "providers": [w.provider_id for w in query.windows],
-        "starts": [w.start for w in query.windows], "ends": [w.end for w in query.windows],
-        "longest": LONGEST})
+    rows = ctx.session.execute(_SPANS_IN, _window_params(query.windows))
     for provider_id, starts, ends, statuses in rows:
         found[provider_id] = [AppointmentSpan(start, end, STATUSES[status])
                               for start, end, status in zip(starts, ends, statuses,
@@ -100,36 +98,51 @@ def appointment_spans_in(query: AppointmentSpansIn,
 
 def appointments_in_windows(query: AppointmentsInWindows,
                             ctx: ReadContext) -> list[BusyPeriod]:
-    """The same semi-join as ``appointment_spans_in``, with ids, for some statuses."""
+    """The same windows as ``appointment_spans_in``, with ids, for some statuses."""
     if not query.windows or not query.statuses:
         return []
-    rows = ctx.session.execute(_IN_WINDOWS, {
-        "providers": [w.provider_id for w in query.windows],
-        "starts": [w.start for w in query.windows], "ends": [w.end for w in query.windows],
-        "longest": LONGEST, "statuses": [status.value for status in query.statuses]})
+    rows = ctx.session.execute(_IN_WINDOWS_OF_STATUS, {
+        **_window_params(query.windows), "statuses": [status.value for status in query.statuses]})
     return [BusyPeriod(appointment_id=row.id, provider_id=row.provider_id,
                        start=row.starts_at, end=row.ends_at, status=row.status) for row in rows]
 
 
-_WINDOWS = """
-       SELECT 1 FROM unnest(CAST(:providers AS uuid[]), CAST(:starts AS timestamptz[]),
-                            CAST(:ends AS timestamptz[])) AS w (provider_id, start_at, end_at)
-        WHERE a.provider_id = w.provider_id AND a.starts_at < w.end_at
-          AND a.starts_at > w.start_at - CAST(:longest AS interval) AND a.ends_at > w.start_at
+def _window_params(windows: Sequence[ProviderWindow]) -> dict[str, list[Any]]:
+    # The earliest start that can still overlap a window, computed here: as an
+    # expression (start - interval) the planner left it out of the index range and read
+    # each provider's whole history up to the window's end.
+    return {"providers": [w.provider_id for w in windows],
+            "earliest": [w.start - LONGEST for w in windows],
+            "starts": [w.start for w in windows], "ends": [w.end for w in windows]}
+
+
+# The appointments overlapping any of the windows, each once however many it overlaps.
+# Driven from the windows: each is an index range on (tenant, provider, start) of the
+# lateral subquery, which OFFSET 0 keeps from being flattened into a join the planner
+# would rather answer with a scan of every appointment (at a million rows, 300 ms for
+# a relay batch's 500 windows, against 5 ms this way).
+_IN_WINDOWS = """
+SELECT DISTINCT a.id, a.provider_id, a.starts_at, a.ends_at, a.status
+  FROM unnest(CAST(:providers AS uuid[]), CAST(:earliest AS timestamptz[]),
+              CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))
+       AS w (provider_id, earliest, start_at, end_at)
+ CROSS JOIN LATERAL (
+       SELECT b.id, b.provider_id, b.starts_at, b.ends_at, b.status FROM appointments b
+        WHERE b.provider_id = w.provider_id AND b.starts_at > w.earliest
+          AND b.starts_at < w.end_at AND b.ends_at > w.start_at
+       OFFSET 0) a
 """
-_IN_WINDOWS = text(f"""
-SELECT a.id, a.provider_id, a.starts_at, a.ends_at, a.status
-  FROM appointments a
- WHERE a.status = ANY(CAST(:statuses AS text[])) AND EXISTS ({_WINDOWS})
- ORDER BY a.provider_id, a.starts_at, a.id
+_IN_WINDOWS_OF_STATUS = text(f"""
+SELECT * FROM ({_IN_WINDOWS}) found
+ WHERE found.status = ANY(CAST(:statuses AS text[]))
+ ORDER BY found.provider_id, found.starts_at, found.id
 """)
 _SPANS_IN = text(f"""
-SELECT a.provider_id, array_agg(a.starts_at ORDER BY a.starts_at, a.id),
-       array_agg(a.ends_at ORDER BY a.starts_at, a.id),
-       array_agg(a.status ORDER BY a.starts_at, a.id)
-  FROM appointments a
- WHERE EXISTS ({_WINDOWS})
- GROUP BY a.provider_id
+SELECT found.provider_id, array_agg(found.starts_at ORDER BY found.starts_at, found.id),
+       array_agg(found.ends_at ORDER BY found.starts_at, found.id),
+       array_agg(found.status ORDER BY found.starts_at, found.id)
+  FROM ({_IN_WINDOWS}) found
+ GROUP BY found.provider_id
 """)
 
 
