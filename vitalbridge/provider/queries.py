@@ -17,7 +17,7 @@ from vitalbridge.provider.messages import (
 )
 from vitalbridge.provider.model import Provider, fold, name_key
 
-SelectT = TypeVar("SelectT", bound=Select[Any])
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 NAME_ORDER = (Provider.family_name, Provider.given_name, Provider.id)
 
 
