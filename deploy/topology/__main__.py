@@ -1,0 +1,50 @@
+"""``python -m deploy.topology up|down|test`` (make topology, topology-down, topology-test)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from deploy.topology import topology
+from deploy.topology.layout import layout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.topology")
+    parser.add_argument("action", choices=("up", "down", "test"))
+    action = parser.parse_args(argv).action
+    # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop it all.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    where = layout()
+    if action == "down":
+        topology.down(where)
+        print(f"The topology in {where.state} is down.")
+        return 0
+    if action == "up":
+        print(topology.up(where))  # the last line: nginx's URL
+        return 0
+    return _test(where)
+
+
+def _test(where) -> int:  # type: ignore[no-untyped-def]
+    from deploy.topology import drills
+
+    started = time.monotonic()
+    if topology.is_up(where):
+        topology.down(where)
+    try:
+        url = topology.up(where)
+        print(f"topology up at {url} in {time.monotonic() - started:.1f} s", flush=True)
+        passed = drills.run_all(where)
+    finally:
+        topology.down(where)
+        left = topology.stray_processes(where)
+        print(f"topology down; processes left: {len(left)}; total "
+              f"{time.monotonic() - started:.1f} s", flush=True)
+    return 0 if passed and not left else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
