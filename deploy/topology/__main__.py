@@ -7,8 +7,8 @@ import signal
 import sys
 import time
 
-from deploy.topology import topology
-from deploy.topology.layout import layout
+from deploy.topology import drills, topology
+from deploy.topology.layout import Layout, layout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     return _test(where)
 
 
-def _test(where) -> int:  # type: ignore[no-untyped-def]
-    from deploy.topology import drills
-
+def _test(where: Layout) -> int:
+    """Up, every drill, down: 0 when every drill passed and no process is left."""
     started = time.monotonic()
     if topology.is_up(where):
         topology.down(where)
