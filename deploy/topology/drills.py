@@ -52,6 +52,7 @@ class Drills:
     layout: Layout
     cluster: postgres.Cluster
     desks: list[FrontDesk]
+    admin: Client  # the demo clinic's admin key (sync-status is for admins)
 
     def primary(self) -> psycopg.Connection:
         return self.cluster.superuser(self.layout.ports.primary, DATABASE)
@@ -132,7 +133,7 @@ class Drills:
             f"killed {active}; first delivery by the standby {_seconds(took)} after the "
             f"kill (limit {RELAY_TAKEOVER_LIMIT:.0f} s); outbox drained: {drained}; "
             f"{delivery['detail']}; reconcile: {reconcile[1]}; bookings "
-            f"{len(outcome.booked_ids())} x 201, failures {len(outcome.failures())}"))
+            f"{len(outcome.booked_ids())} x 201, failures {_statuses(outcome.failures())}"))
 
     def _database_now(self) -> datetime:
         with self.primary() as conn:
@@ -202,7 +203,7 @@ class Drills:
         return Result(passed, (
             f"killed {victim} ({identity}); next job run by {by or '-'} "
             f"{_seconds(took)} after the kill; bookings {len(outcome.booked_ids())} x 201, "
-            f"failures {len(outcome.failures())}"))
+            f"failures {_statuses(outcome.failures())}"))
 
     def _next_job_after(self, moment: datetime, killed: str,
                         timeout: float) -> tuple[float | None, str | None]:
@@ -228,7 +229,7 @@ class Drills:
             self.cluster.stop(self.layout.replica_data)
             ready = self.desk.client.get("/health/ready")
             query = self.desk.client.get(path)
-            status = self.desk.client.get("/api/v1/sync-status")
+            status = self.admin.get("/api/v1/sync-status")
             time.sleep(STEADY_SECONDS)
         self.cluster.start(self.layout.replica_data, self.layout.ports.replica)
         back = _wait_for(lambda: self.desk.client.get("/health/ready").body.get("status")
@@ -240,15 +241,22 @@ class Drills:
         return Result(passed, (
             f"readiness {ready.status} {ready.body.get('status')}; a query {query.status}; "
             f"sync-status replica reachable: {reachable}; bookings meanwhile "
-            f"{len(outcome.booked_ids())} x 201, failures {len(outcome.failures())}; "
+            f"{len(outcome.booked_ids())} x 201, failures {_statuses(outcome.failures())}; "
             f"readiness ok again after the restart: {back}"))
 
     # f. replay paused: read your writes ----------------------------------------------
 
-    def paused_replay(self) -> Result:
-        patient = f"/api/v1/patients/{self.desk.patient_id}/summary"
+    def _pause_replay(self) -> None:
+        """``pg_wal_replay_pause()``, then wait until the replica says it has paused (it
+        only asks for a pause: replay goes on until the startup process sees it)."""
         with self.replica() as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
+            _wait_for(lambda: conn.execute("SELECT pg_get_wal_replay_pause_state()"
+                                           ).fetchone() == ("paused",), timeout=10)
+
+    def paused_replay(self) -> Result:
+        patient = f"/api/v1/patients/{self.desk.patient_id}/summary"
+        self._pause_replay()
         try:
             booked = _booked(self.desk)
             token = booked.headers["consistency-token"]
@@ -288,7 +296,7 @@ def run_all(layout: Layout) -> bool:
     """Run every drill, one line each; True when all passed."""
     admin_key = layout.api_key_file.read_text().strip()
     drills = Drills(layout, postgres.Cluster(layout, postgres.binaries()),
-                    load.front_desks(layout, admin_key))
+                    load.front_desks(layout, admin_key), Client(layout, key=admin_key))
     passed = True
     for name, drill in DRILLS:
         started = time.monotonic()
