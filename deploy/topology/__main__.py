@@ -1,4 +1,5 @@
-"""``python -m deploy.topology up|down|test`` (make topology, topology-down, topology-test)."""
+"""``python -m deploy.topology up|down|test|drills`` (make topology, topology-down,
+topology-test; ``drills [letters]`` runs drills against a topology that is up)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from deploy.topology.layout import Layout, layout
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.topology")
-    parser.add_argument("action", choices=("up", "down", "test"))
-    action = parser.parse_args(argv).action
+    parser.add_argument("action", choices=("up", "down", "test", "drills"))
+    parser.add_argument("only", nargs="?", default="",
+                        help="drills: the letters of the drills to run (default: all)")
+    arguments = parser.parse_args(argv)
+    action = arguments.action
     # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop it all.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     where = layout()
@@ -25,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if action == "up":
         print(topology.up(where))  # the last line: nginx's URL
         return 0
+    if action == "drills":
+        return 0 if drills.run_all(where, arguments.only) else 1
     return _test(where)
 
 

@@ -97,11 +97,15 @@ class Drills:
             time.sleep(STEADY_SECONDS)
             killed_at = time.monotonic()
             processes.kill_group(pid, signal.SIGKILL)
+            # A request sent before every process of the server is gone may still have
+            # reached it: the server is dead from this moment, not from the signal's.
+            _wait_for(lambda: not processes.group_alive(pid), timeout=10, pause=0.001)
+            dead_at = time.monotonic()
             time.sleep(AFTER_FAILURE_SECONDS)
         in_flight = [a for a in outcome.answers
-                     if a.sent_at <= killed_at < a.sent_at + a.took]
+                     if a.sent_at <= dead_at and a.sent_at + a.took > killed_at]
         failures = outcome.failures()
-        late = [a for a in failures if a.sent_at > killed_at]
+        late = [a for a in failures if a.sent_at > dead_at]
         after = [a for a in outcome.answers if a.sent_at > killed_at and a.status == 201]
         lost = _missing_appointments(self, outcome.booked_ids())
         _restart(self.layout, victim)
@@ -110,8 +114,11 @@ class Drills:
         return Result(passed, (
             f"{len(outcome.answers)} bookings sent, {len(outcome.booked_ids())} x 201 "
             f"({len(after)} after the kill), 201s missing from the database: {len(lost)}; "
-            f"5xx/no answer: {len(failures)} (sent after the kill: {len(late)}), in flight "
-            f"at the kill: {len(in_flight)}; other answers: {_statuses(outcome.other())}"))
+            f"5xx/no answer: {_statuses(failures)} (sent once it was dead: {len(late)}), "
+            f"in flight at the kill: {len(in_flight)} (dead {1000 * (dead_at - killed_at):.0f}"
+            f" ms after the signal); other answers: {_statuses(outcome.other())}"
+            + "".join(f"; late {a.status} sent {1000 * (a.sent_at - dead_at):.0f} ms after"
+                      for a in late)))
 
     # c. the active relay killed ------------------------------------------------------
 
@@ -232,8 +239,10 @@ class Drills:
             status = self.admin.get("/api/v1/sync-status")
             time.sleep(STEADY_SECONDS)
         self.cluster.start(self.layout.replica_data, self.layout.ports.replica)
+        restarted = time.monotonic()
         back = _wait_for(lambda: self.desk.client.get("/health/ready").body.get("status")
-                         == "ok", timeout=30)
+                         == "ok", timeout=30) and _wait_for(self._replica_serves, timeout=30)
+        back_after = time.monotonic() - restarted
         reachable = (status.body or {}).get("replica", {}).get("reachable")
         passed = (ready.status == 200 and ready.body.get("status") == "degraded"
                   and query.status == 200 and reachable is False and back
@@ -242,7 +251,16 @@ class Drills:
             f"readiness {ready.status} {ready.body.get('status')}; a query {query.status}; "
             f"sync-status replica reachable: {reachable}; bookings meanwhile "
             f"{len(outcome.booked_ids())} x 201, failures {_statuses(outcome.failures())}; "
-            f"readiness ok again after the restart: {back}"))
+            f"after the restart, readiness ok and queries on the replica again: {back} "
+            f"({back_after:.1f} s)"))
+
+    def _replica_serves(self, answers: int = 12) -> bool:
+        """Whether ``answers`` queries in a row come from the replica (every worker of
+        both servers has left the primary it fell back to: each retries the replica on
+        its own, REPLICA_RETRY_SECONDS after it found it down)."""
+        path = f"/api/v1/patients/{self.desk.patient_id}/summary"
+        return all("replica_lag_seconds" in _meta(self.desk.client.get(path))
+                   for _ in range(answers))
 
     # f. replay paused: read your writes ----------------------------------------------
 
@@ -256,6 +274,8 @@ class Drills:
 
     def paused_replay(self) -> Result:
         patient = f"/api/v1/patients/{self.desk.patient_id}/summary"
+        if not _wait_for(self._replica_serves, timeout=30):
+            return Result(False, "queries are not served by the replica to begin with")
         self._pause_replay()
         try:
             booked = _booked(self.desk)
@@ -292,13 +312,16 @@ DRILLS: list[tuple[str, Callable[[Drills], Result]]] = [
 ]
 
 
-def run_all(layout: Layout) -> bool:
-    """Run every drill, one line each; True when all passed."""
+def run_all(layout: Layout, only: str = "") -> bool:
+    """Run every drill (or those whose letters are in ``only``), one line each; True when
+    all passed."""
     admin_key = layout.api_key_file.read_text().strip()
     drills = Drills(layout, postgres.Cluster(layout, postgres.binaries()),
                     load.front_desks(layout, admin_key), Client(layout, key=admin_key))
     passed = True
     for name, drill in DRILLS:
+        if only and name[0] not in only:
+            continue
         started = time.monotonic()
         try:
             result = drill(drills)
@@ -437,11 +460,11 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+def _wait_for(condition: Callable[[], bool], timeout: float, pause: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.1)
+        time.sleep(pause)
     return True
 

@@ -69,15 +69,15 @@ def stop(layout: Layout, instance: str, grace: float = 15) -> None:
     pid = int(path.read_text().split()[0])
     kill_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while _group_alive(pid) and time.monotonic() < deadline:
+    while group_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     kill_group(pid, signal.SIGKILL)
-    while _group_alive(pid):
+    while group_alive(pid):
         time.sleep(0.05)
     path.unlink()
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Whether any live process is left in group ``pgid`` (zombies do not count)."""
     alive(pgid)  # reaps the leader if it was our child
     for entry in Path("/proc").iterdir():
