@@ -130,15 +130,19 @@ class Drills:
             processes.kill_group(_pid(self.layout, active), signal.SIGKILL)
             took = self._first_delivery_after(killed_at, timeout=30)
             time.sleep(AFTER_FAILURE_SECONDS)
+        standby = _active_relay(self.layout)
+        elected = _said_active_after(self.layout, standby, killed_at)
         drained = self._wait_drained(timeout=30)
         delivery = self._delivery_check()
         reconcile = _reconcile(self.layout)
         _restart(self.layout, active)
         passed = (took is not None and took <= RELAY_TAKEOVER_LIMIT and drained
+                  and standby != active and elected is not None
                   and delivery["ok"] and reconcile[0] and not outcome.failures())
         return Result(passed, (
-            f"killed {active}; first delivery by the standby {_seconds(took)} after the "
-            f"kill (limit {RELAY_TAKEOVER_LIMIT:.0f} s); outbox drained: {drained}; "
+            f"killed {active}; {standby} active {_seconds(elected)} after the kill, first "
+            f"delivery of an event committed after it {_seconds(took)} after the kill "
+            f"(limit {RELAY_TAKEOVER_LIMIT:.0f} s); outbox drained: {drained}; "
             f"{delivery['detail']}; reconcile: {reconcile[1]}; bookings "
             f"{len(outcome.booked_ids())} x 201, failures {_statuses(outcome.failures())}"))
 
@@ -410,6 +414,16 @@ def _active_relay(layout: Layout) -> str:
     if latest is None:
         raise RuntimeError("no relay says it is active")
     return latest[1]
+
+
+def _said_active_after(layout: Layout, relay: str, moment: datetime) -> float | None:
+    """Seconds from ``moment`` to ``relay``'s log line saying it became active, if after."""
+    for line in layout.log(relay).read_text(errors="replace").splitlines():
+        if '"relay is active"' in line:
+            stamp = datetime.fromisoformat(json.loads(line)["timestamp"])
+            if stamp > moment:
+                return (stamp - moment).total_seconds()
+    return None
 
 
 def _reconcile(layout: Layout) -> tuple[bool, str]:
