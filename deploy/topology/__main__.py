@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     action = arguments.action
     # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop it all.
+    # (SIGINT too when started in the background, where the shell would have it ignored.)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     where = layout()
     if action == "down":
         topology.down(where)
