@@ -235,11 +235,11 @@ class Drills:
     def stop_replica(self) -> Result:
         booked = _booked(self.desk)
         path = f"/api/v1/appointments/{booked.body['id']}"
-        with booking_stream(self.desks[1:]) as outcome:
+        with booking_stream(self.desks) as outcome:  # the admin asks meanwhile
             time.sleep(STEADY_SECONDS)
             self.cluster.stop(self.layout.replica_data)
-            ready = self.desk.client.get("/health/ready")
-            query = self.desk.client.get(path)
+            ready = self.admin.get("/health/ready")
+            query = self.admin.get(path)
             status = self.admin.get("/api/v1/sync-status")
             time.sleep(STEADY_SECONDS)
         self.cluster.start(self.layout.replica_data, self.layout.ports.replica)
@@ -311,7 +311,7 @@ DRILLS: list[tuple[str, Callable[[Drills], Result]]] = [
     ("b. SIGKILL an app server under 8 clients", Drills.kill_app_server),
     ("c. SIGKILL the active relay under 8 clients", Drills.kill_active_relay),
     ("d. SIGKILL the active scheduler under 8 clients", Drills.kill_active_scheduler),
-    ("e. stop the replica under 7 clients", Drills.stop_replica),
+    ("e. stop the replica under 8 clients", Drills.stop_replica),
     ("f. replay paused: read your writes", Drills.paused_replay),
 ]
 

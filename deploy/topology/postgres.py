@@ -14,7 +14,6 @@ import os
 import pwd
 import shlex
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +83,6 @@ class Cluster:
         if (data / "postmaster.pid").exists():
             self.run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")
 
-    def running(self, data: Path) -> bool:
-        return (data / "postmaster.pid").exists()
-
 
 def create_primary(cluster: Cluster) -> None:
     """initdb and start the primary."""
@@ -127,19 +123,6 @@ def mark_trigram_leakproof(cluster: Cluster) -> None:
     with cluster.superuser(cluster.layout.ports.primary, DATABASE) as conn:
         for function in LEAKPROOF_FUNCTIONS:
             conn.execute(f"ALTER FUNCTION public.{function} LEAKPROOF")
-
-
-def wait_replayed(cluster: Cluster, timeout: float = 30) -> None:
-    """Until the replica has replayed all the primary has written now."""
-    with cluster.superuser(cluster.layout.ports.primary) as conn:
-        target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
-    deadline = time.monotonic() + timeout
-    with cluster.superuser(cluster.layout.ports.replica) as conn:
-        while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s",
-                               (target[0] if target else None,)).fetchone()[0]:  # type: ignore[index]
-            if time.monotonic() > deadline:
-                raise TimeoutError("the replica did not catch up")
-            time.sleep(0.05)
 
 
 def stop_both(cluster: Cluster) -> None:

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.topology import nginx_site, postgres, processes, settings_file, units
@@ -194,7 +195,7 @@ def _wait_http(url: str, context: ssl.SSLContext | None, timeout: float = 60) ->
     _wait(answers, url, timeout)
 
 
-def _wait(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
