@@ -7,7 +7,8 @@ NEEDS_PYTHON := import sys; sys.exit(sys.version_info < (3, 11))
 # The Python installation an interpreter belongs to (a venv's is the one it was made from).
 installation = $(shell $(1) -c 'import os, sys; print(os.path.realpath(sys.base_prefix))' 2>/dev/null)
 
-.PHONY: run test lint check db-stop clean remake-venv bench bench-quick
+.PHONY: run test lint check db-stop clean remake-venv bench bench-quick topology \
+	topology-down topology-test
 
 # A PYTHON given to this make (environment or command line) that is not the one .venv
 # was made from makes .venv again; the default python3 never replaces an existing one.
@@ -51,6 +52,18 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 check: lint test
+
+## topology: primary + replica, 2 gunicorns, 2 relays, 2 schedulers, nginx (deploy/README.md)
+topology: $(STAMP)
+	$(BIN)/python -m deploy.topology up
+
+## topology-down: stop everything `make topology` started (idempotent)
+topology-down: $(STAMP)
+	$(BIN)/python -m deploy.topology down
+
+## topology-test: up, the failover drills, down; exit 0 when every drill passed
+topology-test: $(STAMP)
+	$(BIN)/python -m deploy.topology test
 
 ## db-stop: stop an embedded server left running by a killed `make run`
 db-stop: $(STAMP)

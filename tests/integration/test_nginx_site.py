@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from deploy.topology.nginx_site import SiteParameters, main_config, render_site
 from tests.conftest import bearer
 from tests.factories import TenantFactory
 from vitalbridge import create_app
 
-SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed "
                                 "(apt-get install nginx-light)")
@@ -41,28 +41,14 @@ def _certificate(folder):
 
 
 def _site_for_test(folder, https_port, http_port, upstream_port):
-    """The shipped site with only its ports, certificate and log paths changed."""
-    site = SITE.read_text()
-    for old, new in [("/etc/ssl/certs/vitalbridge.crt", f"{folder}/cert.pem"),
-                     ("/etc/ssl/private/vitalbridge.key", f"{folder}/key.pem"),
-                     ("/var/log/nginx/", f"{folder}/"),
-                     ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
-                     ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-                     ("server 127.0.0.1:5000;", f"server 127.0.0.1:{upstream_port};")]:
-        assert old in site, old
-        site = site.replace(old, new)
-    site = re.sub(r"^\s*listen \[::\]:\d+[^;]*;", "", site, flags=re.MULTILINE)
-    (folder / "site.conf").write_text(site)
-    (folder / "nginx.conf").write_text(f"""
-pid {folder}/nginx.pid;
-error_log {folder}/main-error.log;
-events {{}}
-http {{
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    include {folder}/site.conf;
-}}
-""")
+    """The shipped site with only its ports, upstream, certificate and log paths changed
+    (the same rendering `make topology` runs)."""
+    site = folder / "site.conf"
+    site.write_text(render_site(SiteParameters(
+        https_port=https_port, http_port=http_port, upstream_ports=(upstream_port,),
+        certificate=folder / "cert.pem", private_key=folder / "key.pem", log_dir=folder)))
+    (folder / "temp").mkdir()
+    (folder / "nginx.conf").write_text(main_config(folder, site, worker_processes=1))
 
 
 @pytest.fixture

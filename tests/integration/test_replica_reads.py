@@ -353,3 +353,17 @@ def test_with_the_replica_stopped_queries_read_the_primary_and_readiness_is_degr
     assert not ready.json["checks"]["replica"]["ok"]
     assert ready.json["checks"]["database"]["ok"]
     assert get(client, clinic, "/api/v1/sync-status").json["replica"]["reachable"] is False
+
+
+def test_a_command_reads_the_primary_not_the_lagging_replica(replica_app, clinic, standby):
+    """Setting the hours of a provider added a moment ago: the command's own look-up of
+    the provider must not read a replica that has not replayed the add (it was 404)."""
+    client = replica_app.test_client()
+    standby.pause_replay()
+    added = client.post("/api/v1/providers", headers=bearer(clinic.tenant.admin_key), json={
+        "given_name": "Ada", "family_name": "Lagging", "specialty": "Family Medicine"})
+    assert added.status_code == 201, added.json
+    hours = client.put(f"/api/v1/providers/{added.json['id']}/working-hours",
+                       headers=bearer(clinic.tenant.admin_key),
+                       json={"rules": [{"weekday": 0, "start": "09:00", "end": "17:00"}]})
+    assert hours.status_code == 200, hours.json

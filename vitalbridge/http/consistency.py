@@ -68,9 +68,16 @@ def honoured_token(tenant_id: uuid.UUID, method: str) -> Iterator[None]:
     A malformed or another tenant's token is 400. The ``Prefer: wait`` starts now, for
     the read models and the replica both. With a replica, every read of the request
     waits for it to have replayed the token's commit, or goes to the primary.
+    A command (any other method) reads the primary only: it decides on what it reads
+    (a provider's state, a resource's existence), and a lagging replica would have it
+    refuse a provider added a moment ago (404) or act on a state already gone.
     """
     value = request.headers.get(CONSISTENCY_HEADER)
-    if value is None or method not in ("GET", "HEAD"):
+    if method not in ("GET", "HEAD"):
+        with _on_the_primary():
+            yield
+        return
+    if value is None:
         yield
         return
     held = _HeldToken(_token(value, tenant_id), time.monotonic() + requested_wait())
@@ -82,6 +89,17 @@ def honoured_token(tenant_id: uuid.UUID, method: str) -> Iterator[None]:
     demand = ReplicaDemand(lsn=held.token.lsn, deadline=held.deadline,
                            refuse=svc.settings.replica_catch_up_fallback == REFUSE)
     with svc.queries.demanding(demand):
+        yield
+
+
+@contextlib.contextmanager
+def _on_the_primary() -> Iterator[None]:
+    """Every read inside the block from the primary (nothing to do without a replica)."""
+    svc = services()
+    if not svc.db.has_replica:
+        yield
+        return
+    with svc.queries.demanding(ReplicaDemand(lsn=None, deadline=0.0, refuse=False)):
         yield
 
 

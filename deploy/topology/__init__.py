@@ -1,0 +1,1 @@
+"""The production topology on one machine: ``python -m deploy.topology up|down|test``."""

@@ -1,0 +1,57 @@
+"""``python -m deploy.topology up|down|test|drills`` (make topology, topology-down,
+topology-test; ``drills [letters]`` runs drills against a topology that is up)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from deploy.topology import drills, topology
+from deploy.topology.layout import Layout, layout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.topology")
+    parser.add_argument("action", choices=("up", "down", "test", "drills"))
+    parser.add_argument("only", nargs="?", default="",
+                        help="drills: the letters of the drills to run (default: all)")
+    arguments = parser.parse_args(argv)
+    action = arguments.action
+    # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop it all.
+    # (SIGINT too when started in the background, where the shell would have it ignored.)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    where = layout()
+    if action == "down":
+        topology.down(where)
+        print(f"The topology in {where.state} is down.")
+        return 0
+    if action == "up":
+        print(topology.up(where))  # the last line: nginx's URL
+        return 0
+    if action == "drills":
+        return 0 if drills.run_all(where, arguments.only) else 1
+    return _test(where)
+
+
+def _test(where: Layout) -> int:
+    """Up, every drill, down: 0 when every drill passed and no process is left."""
+    started = time.monotonic()
+    if topology.is_up(where):
+        topology.down(where)
+    try:
+        url = topology.up(where)
+        print(f"topology up at {url} in {time.monotonic() - started:.1f} s", flush=True)
+        passed = drills.run_all(where)
+    finally:
+        topology.down(where)
+        left = topology.stray_processes(where)
+        print(f"topology down; processes left: {len(left)}; total "
+              f"{time.monotonic() - started:.1f} s", flush=True)
+    return 0 if passed and not left else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
