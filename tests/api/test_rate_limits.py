@@ -85,6 +85,19 @@ def test_an_address_with_too_many_failed_keys_is_429_for_every_key(make_app):
     assert elsewhere.status_code == 200
 
 
+def test_a_locked_out_address_still_reaches_health_checks_metrics_and_docs(make_app):
+    app = make_app(rate_limit_failed_auth="2/minute")
+    with app.app_context():
+        tenant = TenantFactory()
+    client = app.test_client()
+    guess = format_api_key(tenant.id, uuid.uuid4(), "0" * 48)
+    for _ in range(2):
+        assert client.get("/api/v1/api-keys", headers=bearer(guess)).status_code == 401
+    _assert_rate_limited(client.get("/api/v1/api-keys", headers=bearer(guess)))
+    for path in ("/health/live", "/health/ready", "/openapi.json"):
+        assert client.get(path, headers=bearer(guess)).status_code == 200, path
+
+
 def test_behind_nginx_the_forwarded_address_is_the_client(make_app):
     app = make_app(rate_limit_failed_auth="2/minute", trusted_proxy_hops=1)
     client = app.test_client()

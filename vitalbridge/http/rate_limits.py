@@ -47,7 +47,7 @@ def init_rate_limits(app: Flask) -> Limiter:
         key_func=client_address,
         application_limits=[
             ApplicationLimit(settings.rate_limit_failed_auth, key_function=client_address,
-                             scope=FAILED_AUTH_SCOPE, exempt_when=_not_the_api,
+                             scope=FAILED_AUTH_SCOPE,
                              deduct_when=_refused_key, error_message=_too_many_failures),
             ApplicationLimit(settings.rate_limit_commands, key_function=presented_key_id,
                              scope=COMMANDS_SCOPE, exempt_when=_not_a_keyed_command,
