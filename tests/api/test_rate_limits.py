@@ -68,15 +68,22 @@ def test_a_wrong_secret_does_not_spend_the_keys_budget(make_app):
     assert [_add_provider(client, tenant.admin_key).status_code for _ in range(3)] == [201] * 3
 
 
-def test_an_address_with_too_many_failed_keys_is_429_for_every_key(make_app):
-    app = make_app(rate_limit_failed_auth="3/minute")
+def _locked_out(make_app, failures):
+    """A client whose address used up its failed authentications with a guessed key;
+    the tenant whose key it guessed; the guess."""
+    app = make_app(rate_limit_failed_auth=f"{failures}/minute")
     with app.app_context():
         tenant = TenantFactory()
     client = app.test_client()
     guess = format_api_key(tenant.id, uuid.uuid4(), "0" * 48)
-    for _ in range(3):
+    for _ in range(failures):
         assert client.get("/api/v1/api-keys", headers=bearer(guess)).status_code == 401
     _assert_rate_limited(client.get("/api/v1/api-keys", headers=bearer(guess)))
+    return client, tenant, guess
+
+
+def test_an_address_with_too_many_failed_keys_is_429_for_every_key(make_app):
+    client, tenant, _guess = _locked_out(make_app, 3)
     blocked = client.get("/api/v1/api-keys", headers=bearer(tenant.admin_key))
     _assert_rate_limited(blocked)
     assert "address" in blocked.json["detail"]
@@ -86,15 +93,8 @@ def test_an_address_with_too_many_failed_keys_is_429_for_every_key(make_app):
 
 
 def test_a_locked_out_address_still_reaches_health_checks_metrics_and_docs(make_app):
-    app = make_app(rate_limit_failed_auth="2/minute")
-    with app.app_context():
-        tenant = TenantFactory()
-    client = app.test_client()
-    guess = format_api_key(tenant.id, uuid.uuid4(), "0" * 48)
-    for _ in range(2):
-        assert client.get("/api/v1/api-keys", headers=bearer(guess)).status_code == 401
-    _assert_rate_limited(client.get("/api/v1/api-keys", headers=bearer(guess)))
-    for path in ("/health/live", "/health/ready", "/openapi.json"):
+    client, _tenant, guess = _locked_out(make_app, 2)
+    for path in ("/health/live", "/health/ready", "/metrics", "/openapi.json"):
         assert client.get(path, headers=bearer(guess)).status_code == 200, path
 
 
