@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
+from sqlalchemy.types import NullType
 
 from vitalbridge.appointment.messages import (
     AppointmentIds,
@@ -75,7 +76,10 @@ def _missed_starts(ids: tuple[uuid.UUID, ...], query: PatientVisitDigests,
     missed = (AppointmentStatus.CANCELLED.value, AppointmentStatus.NO_SHOW.value)
     rows = ctx.session.execute(
         select(Appointment.patient_id, Appointment.status,
-               func.array_agg(aggregate_order_by(Appointment.starts_at, Appointment.starts_at)))
+               # Typed as nothing: psycopg parses the array, and SQLAlchemy's ARRAY type
+               # would copy it element by element (a share of a relay batch's time).
+               func.array_agg(aggregate_order_by(Appointment.starts_at, Appointment.starts_at),
+                              type_=NullType()))
         .where(among(Appointment.patient_id, ids), Appointment.status.in_(missed),
                Appointment.starts_at >= query.since)
         .group_by(Appointment.patient_id, Appointment.status))

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
+from vitalbridge.db import array_literal
+
 _CLAIM = text("""
 SELECT tenant_id, id, seq, type, aggregate_id, envelope FROM outbox
  WHERE delivered_at IS NULL
@@ -119,8 +121,8 @@ def claim_undelivered(conn: Connection, limit: int) -> Sequence[Row[Any]]:
 def mark_delivered(conn: Connection, rows: Sequence[Row[Any]]) -> None:
     """Mark claimed events delivered, giving each its tenant's next position in seq order."""
     if rows:
-        conn.execute(_MARK_DELIVERED, {"tenants": [row.tenant_id for row in rows],
-                                       "ids": [row.id for row in rows]})
+        conn.execute(_MARK_DELIVERED, {"tenants": array_literal(row.tenant_id for row in rows),
+                                       "ids": array_literal(row.id for row in rows)})
 
 
 def blocked_lanes(conn: Connection, subscriber: str) -> set[tuple[Any, Any]]:

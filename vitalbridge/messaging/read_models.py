@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -50,6 +50,9 @@ class Reader:
     session: Session
     principal: Principal
     queries: QueryBus
+    # Answers a read model keeps for the rest of one apply (its keys and its rows may
+    # need the same ones); one apply is one transaction, so they cannot go stale.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> uuid.UUID:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from vitalbridge.db import Database
+from vitalbridge.db import Database, array_literal
 from vitalbridge.messaging.broker import Publisher
 from vitalbridge.messaging.errors import failure_summary
 from vitalbridge.messaging.messages import Ack, Command, Principal
@@ -132,7 +132,7 @@ def _run_all_at_once(subscriber: AnySubscriber, tenant_id: uuid.UUID,
     with _unit_of_work(subscriber, tenant_id, envelopes, db) as uow:
         new = set(uow.session.execute(_MARK_ALL_HANDLED, {
             "tenant": tenant_id, "subscriber": subscriber.name,
-            "events": [envelope["id"] for envelope in envelopes]}).scalars().all())
+            "events": array_literal(envelope["id"] for envelope in envelopes)}).scalars().all())
         subscriber.run([envelope for envelope in envelopes if envelope["id"] in new], uow)
         uow.commit(Ack(id=uuid.UUID(envelopes[0]["id"]), version=1))
     return dict.fromkeys((envelope["id"] for envelope in envelopes), HANDLED)

@@ -167,13 +167,14 @@ class ProviderDays(ReadModel):
     # The rows -----------------------------------------------------------------------
 
     def rows_for(self, keys: Sequence[Key], reader: Reader) -> list[Row]:
-        """Four questions (providers, zones, working time, appointments) for any keys."""
+        """Four questions (providers, zones, working time, appointments) for any keys;
+        two when ``keys_of`` asked the first two in the same apply."""
         wanted: defaultdict[uuid.UUID, set[date]] = defaultdict(set)
         for key in keys:
             provider_id, day = parse_day_key(key)
             wanted[provider_id].add(day)
-        providers = {p.id: p for p in reader.ask(FindProviders(ids=tuple(wanted)))}
-        zones = _zones_of(reader, [p for p in wanted if p in providers], providers)
+        providers = _providers(reader, wanted)
+        zones = _zones_of(reader, providers)
         windows = [window for p, days in wanted.items() if p in providers
                    for window in _windows(p, sorted(days), zones[p])]
         if not windows:
@@ -283,18 +284,29 @@ def _new_zone_hours(reader: Reader, touched: _Touched) -> dict[uuid.UUID, date]:
             if {zone.key for zone in current[p]} != stored[p]}
 
 
-def _zones_of(reader: Reader, provider_ids: Iterable[uuid.UUID],
-              providers: dict[uuid.UUID, ProviderView] | None = None,
-              ) -> dict[uuid.UUID, list[ZoneInfo]]:
-    """Each provider's zones: its own and those of every version of its hours."""
+def _zones_of(reader: Reader, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[ZoneInfo]]:
+    """Each provider's zones: its own and those of every version of its hours (asked
+    once per apply: the dates' keys and their rows both need them)."""
+    known: dict[uuid.UUID, list[ZoneInfo]] = reader.memo.setdefault("zones", {})
     ids = tuple(provider_ids)
-    if not ids:
-        return {}
-    if providers is None:
-        providers = {p.id: p for p in reader.ask(FindProviders(ids=ids))}
-    hours = reader.ask(HoursZones(provider_ids=ids))
-    return {p: [ZoneInfo(z) for z in sorted({providers[p].timezone, *hours[p]})]
-            for p in ids if p in providers}
+    providers = _providers(reader, ids)
+    missing = tuple(p for p in providers if p not in known)
+    if missing:
+        hours = reader.ask(HoursZones(provider_ids=missing))
+        known.update({p: [ZoneInfo(z) for z in sorted({providers[p].timezone, *hours[p]})]
+                      for p in missing})
+    return {p: known[p] for p in ids if p in providers}
+
+
+def _providers(reader: Reader, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProviderView]:
+    """The providers of ``provider_ids`` that exist, asked once per apply."""
+    known: dict[uuid.UUID, ProviderView | None] = reader.memo.setdefault("providers", {})
+    ids = tuple(dict.fromkeys(provider_ids))
+    missing = tuple(p for p in ids if p not in known)
+    if missing:
+        known.update(dict.fromkeys(missing))
+        known.update({p.id: p for p in reader.ask(FindProviders(ids=missing))})
+    return {p: view for p in ids if (view := known[p]) is not None}
 
 
 def _windows(provider_id: uuid.UUID, days: list[date],
