@@ -7,8 +7,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import bearer
 from tests.patient_factories import PatientFactory
+from vitalbridge.patient import search as patient_search
 from vitalbridge.patient.messages import SearchPatients
-from vitalbridge.patient.model import TRIGRAM_INDEX
+from vitalbridge.patient.model import NAMES_TRIGRAM_INDEX
 from vitalbridge.patient.search import search_statement, use_search_settings
 
 ROSTER = [
@@ -187,16 +188,79 @@ SELECT :tenant, gen_random_uuid(), 'BULK-' || g,
 """)
 
 
-def test_search_uses_the_trigram_index_as_the_app_role(app, client, tenant, owner_engine):
+def test_search_uses_the_trigram_indexes_as_the_app_role(app, client, tenant, owner_engine):
     planted = client.post("/api/v1/patients", headers=bearer(tenant.admin_key), json={
         "given_name": "José", "family_name": "García-López", "birth_date": "1961-05-04"})
     with owner_engine.begin() as conn:
         conn.execute(BULK, {"tenant": tenant.id, "n": 20_000})
         conn.execute(text("ANALYZE patients"))
-    plan = explain_as_app_role(app, tenant.id, SearchPatients(q="jose garcia", limit=50))
-    assert f"Bitmap Index Scan on {TRIGRAM_INDEX}" in plan, plan
+        conn.execute(text("ANALYZE patient_names"))
+    names_plan = explain_as_app_role(app, tenant.id, SearchPatients(q="jose garcia", limit=50))
+    assert f"Bitmap Index Scan on {NAMES_TRIGRAM_INDEX}" in names_plan, names_plan
+    assert "Index Scan Backward using ix_patients_tenant_id_search_name_id" in names_plan
+    # With a birth date the patients themselves are scored, through their own index.
+    born = SearchPatients(q="jose garcia", birth_date=date(1961, 5, 4), limit=50)
+    assert "seq scan" not in explain_as_app_role(app, tenant.id, born).lower()
     found = search(client, tenant.admin_key, "Jose Garsia")["items"]
     assert found[0]["id"] == planted.json["id"]
+
+
+# Ranking names, then their patients, answers what scoring every patient answers -------
+
+NAMESAKES = [("María", "García", 23), ("Mario", "García", 9), ("Marta", "Garcías", 7),
+             ("María", "Garcia-Lopez", 5), ("Mariam", "Gharcia", 3), ("Ana", "Lee", 12),
+             ("Anna", "Li", 6), ("Hana", "Lea", 4)]
+
+
+@pytest.mark.parametrize("typed", ["maria garcia", "mraia garcia", "garcia", "ana lee",
+                                   "hana lea", "m", "marta garcias"])
+def test_names_first_pages_equal_every_patient_scored(app, tenant, owner_engine, typed):
+    with owner_engine.begin() as conn:
+        for given, family, count in NAMESAKES:
+            conn.execute(text(
+                "INSERT INTO patients (tenant_id, id, mrn, given_name, family_name, birth_date) "
+                "SELECT :tenant, gen_random_uuid(), :mrn || g, :given, :family, date '1980-01-01' "
+                "FROM generate_series(1, :n) g"),
+                {"tenant": tenant.id, "mrn": f"{given}-{family}-", "given": given,
+                 "family": family, "n": count})
+    by_name = _pages(app, tenant.id, typed, patient_search._ranked_names)
+    by_patient = _pages(app, tenant.id, typed, patient_search._ranked_patients)
+    assert by_name == by_patient
+    assert sum(len(page) for page in by_name) > 7  # several pages, namesakes across them
+
+
+def _pages(app, tenant_id, typed, statement):
+    """Every page of 7 (ids and scores) that ``statement`` answers, following cursors."""
+    engine = create_engine(app.config["SETTINGS"].app_url)
+    pages, after = [], None
+    try:
+        while True:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
+                             {"t": str(tenant_id)})
+                use_search_settings(conn)
+                query = SearchPatients(q=typed, limit=7, after=after)
+                rows = conn.execute(statement(query, patient_search.search_words(typed))).all()
+            pages.append([(row.id, row.score) for row in rows[:7]])
+            if len(rows) <= 7:
+                return pages
+            after = (rows[6].score, rows[6].id)
+    finally:
+        engine.dispose()
+
+
+def test_names_written_by_any_statement_are_searchable(client, tenant, owner_engine):
+    with owner_engine.begin() as conn:
+        conn.execute(BULK, {"tenant": tenant.id, "n": 50})
+        renamed = conn.execute(text(
+            "UPDATE patients SET family_name = 'Kowalczyk' WHERE tenant_id = :t "
+            "AND mrn = 'BULK-7' RETURNING id"), {"t": tenant.id}).scalar_one()
+        bulk_name = conn.execute(text(
+            "SELECT given_name || ' ' || family_name FROM patients WHERE mrn = 'BULK-9' "
+            "AND tenant_id = :t"), {"t": tenant.id}).scalar_one()
+    assert names(search(client, tenant.admin_key, bulk_name))[0] == bulk_name
+    found = search(client, tenant.admin_key, "kowalczyk")["items"]
+    assert [item["id"] for item in found] == [str(renamed)]
 
 
 def explain_as_app_role(app, tenant_id, query):

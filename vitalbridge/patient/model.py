@@ -20,6 +20,7 @@ SEARCH_NAME = "lower(public.vb_unaccent(given_name || ' ' || family_name))"
 # The same, family name first: the order of plain (non-search) lists.
 SORT_NAME = "lower(public.vb_unaccent(family_name || ' ' || given_name))"
 TRIGRAM_INDEX = "ix_patients_search_name_trgm"
+NAMES_TRIGRAM_INDEX = "ix_patient_names_search_name_trgm"
 
 
 class Patient(Base):
@@ -49,9 +50,32 @@ class Patient(Base):
         Index("ix_patients_tenant_id_birth_date", "tenant_id", "birth_date"),
         Index("ix_patients_tenant_id_phone", "tenant_id", "phone"),
         Index("ix_patients_tenant_id_sort_name_id", "tenant_id", "sort_name", "id"),
+        # A name's patients newest id first: a search page, name by name.
+        Index("ix_patients_tenant_id_search_name_id", "tenant_id", "search_name", "id"),
         # fastupdate off: a GIN pending list would make the planner shun this index
         # (and every search scan the list) until the next vacuum after bulk inserts.
         Index(TRIGRAM_INDEX, "search_name", postgresql_using="gin",
+              postgresql_ops={"search_name": "gin_trgm_ops"},
+              postgresql_with={"fastupdate": "off"}),
+    )
+
+
+class PatientName(Base):
+    """Every search name a patient of the tenant has had, once however many share it.
+
+    Search ranks these and then reads each name's patients: a score depends on the name
+    alone, and a common name scored once per patient (thousands in a large clinic) was
+    most of a search's time. Kept by a trigger on ``patients`` (migration 0027), so rows
+    written by any path are found; a name no patient has any more stays and finds none.
+    """
+
+    __tablename__ = "patient_names"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    search_name: Mapped[str] = mapped_column(Text, primary_key=True)
+
+    __table_args__ = (
+        Index(NAMES_TRIGRAM_INDEX, "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"},
               postgresql_with={"fastupdate": "off"}),
     )

@@ -20,13 +20,25 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Double, Select, cast, func, literal, null, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy import tuple_ as row
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vitalbridge.patient.messages import SearchPatients
-from vitalbridge.patient.model import Patient
+from vitalbridge.patient.model import Patient, PatientName
 from vitalbridge.patient.mrn import normalise_mrn
 
 # Far below pg_trgm's 0.6: one wrong letter inside a 4-letter name ("jahn" for "john")
@@ -62,19 +74,53 @@ def use_search_settings(session: Session | Connection) -> None:
 def search_statement(query: SearchPatients) -> Select[Any]:
     """The SELECT of (Patient, score, sort key...) answering ``query``, limit + 1 rows."""
     words = search_words(query.q or "")
-    stmt = _filtered(select(Patient), query)
     if not words:
-        stmt = stmt.add_columns(cast(null(), Double).label("score"), Patient.sort_name)
+        stmt = _filtered(select(Patient), query).add_columns(
+            cast(null(), Double).label("score"), Patient.sort_name)
         if query.after:
             stmt = stmt.where(row(Patient.sort_name, Patient.id) > row(*query.after))
         return stmt.order_by(Patient.sort_name, Patient.id).limit(query.limit + 1)
-    score = _score(words)
+    if _has_filters(query):
+        return _ranked_patients(query, words)
+    return _ranked_names(query, words)
+
+
+def _ranked_patients(query: SearchPatients, words: list[str]) -> Select[Any]:
+    """Every matching patient scored: with a birth date, phone or MRN there are few."""
+    score = _score(words, Patient.search_name)
     ranked = score.label("score")
-    stmt = stmt.add_columns(ranked).where(*(_word_matches(w) for w in words))
+    stmt = _filtered(select(Patient), query).add_columns(ranked).where(
+        *(_word_matches(w, Patient.search_name) for w in words))
     if query.after:
-        stmt = stmt.where(row(score, Patient.id) < row(
-            literal(query.after[0], Double), literal(query.after[1])))
+        stmt = stmt.where(row(score, Patient.id) < _cursor(query.after))
     return stmt.order_by(ranked.desc(), Patient.id.desc()).limit(query.limit + 1)
+
+
+def _ranked_names(query: SearchPatients, words: list[str]) -> Select[Any]:
+    """The matching names scored, then each name's patients, newest id first, at most a
+    page of each: the same rows in the same order as ``_ranked_patients``, whose work
+    grows with the patients matched where this grows with the names matched."""
+    score = _score(words, PatientName.search_name)
+    names = select(PatientName.search_name, score.label("score")).where(
+        *(_word_matches(w, PatientName.search_name) for w in words))
+    if query.after:
+        names = names.where(score <= literal(query.after[0], Double))
+    matched = names.subquery("matched")
+    page = select(Patient).where(Patient.search_name == matched.c.search_name)
+    if query.after:
+        page = page.where(row(matched.c.score, Patient.id) < _cursor(query.after))
+    each = page.order_by(Patient.id.desc()).limit(query.limit + 1).lateral("each_name")
+    patient = aliased(Patient, each)
+    return (select(patient, matched.c.score).select_from(matched).join(each, true())
+            .order_by(matched.c.score.desc(), patient.id.desc()).limit(query.limit + 1))
+
+
+def _cursor(after: tuple[Any, ...]) -> Any:
+    return row(literal(after[0], Double), literal(after[1]))
+
+
+def _has_filters(query: SearchPatients) -> bool:
+    return any(value is not None for value in (query.birth_date, query.phone, query.mrn))
 
 
 def _filtered(stmt: Select[Any], query: SearchPatients) -> Select[Any]:
@@ -106,22 +152,23 @@ def _comparison(word: str) -> tuple[str, Similarity]:
     return "<%", func.word_similarity
 
 
-def _word_matches(word: str) -> ColumnElement[bool]:
+def _word_matches(word: str, name: Any) -> ColumnElement[bool]:
     operator, _ = _comparison(word)
-    return or_(*(_normalised(spelling).op(operator, is_comparison=True)(Patient.search_name)
+    return or_(*(_normalised(spelling).op(operator, is_comparison=True)(name)
                  for spelling, _ in _spellings(word)))
 
 
-def _word_score(word: str) -> ColumnElement[float]:
+def _word_score(word: str, name: Any) -> ColumnElement[float]:
     _, similarity = _comparison(word)
-    scores = [cast(similarity(_normalised(spelling), Patient.search_name), Double) * weight
+    scores = [cast(similarity(_normalised(spelling), name), Double) * weight
               for spelling, weight in _spellings(word)]
     return func.greatest(*scores) if len(scores) > 1 else scores[0]
 
 
-def _score(words: list[str]) -> ColumnElement[float]:
-    per_word = _word_score(words[0])
+def _score(words: list[str], name: Any) -> ColumnElement[float]:
+    """A name's score for the typed words (it depends on the name alone)."""
+    per_word = _word_score(words[0], name)
     for word in words[1:]:
-        per_word = per_word + _word_score(word)
-    whole = cast(func.similarity(_normalised(" ".join(words)), Patient.search_name), Double)
+        per_word = per_word + _word_score(word, name)
+    whole = cast(func.similarity(_normalised(" ".join(words)), name), Double)
     return per_word / len(words) + whole * WHOLE_QUERY_WEIGHT
