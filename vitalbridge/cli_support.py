@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -16,6 +17,24 @@ from vitalbridge.services import services
 from vitalbridge.tenant.messages import FindTenantBySlug, ListTenants, TenantView
 
 TENANT_PAGE = 200
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reads_primary(command: Callable[P, R]) -> Callable[P, R]:
+    """Run a CLI command with every query on the primary.
+
+    A command that writes and then reads what it wrote (the demo seed looks up the
+    providers it has just added) must not ask a replica (DATABASE_REPLICA_URL), which
+    may not have replayed the write yet. An operator's command is one process with a
+    handful of reads, so the primary loses nothing worth keeping.
+    """
+    @functools.wraps(command)
+    def on_primary(*args: P.args, **kwargs: P.kwargs) -> R:
+        with services().queries.on_primary():
+            return command(*args, **kwargs)
+
+    return on_primary
 
 
 def send_as_system(command: Command, tenant_id: Any = None) -> Ack:

@@ -23,7 +23,7 @@ from vitalbridge.appointment.messages import (
     ListAppointments,
     schedule_facts,
 )
-from vitalbridge.cli_support import send_as_system
+from vitalbridge.cli_support import reads_primary, send_as_system
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.patient.messages import RegisterPatient, SearchPatients
 from vitalbridge.provider.messages import AddProvider, FindProviders
@@ -64,6 +64,7 @@ demo = AppGroup("demo", help="Demo data for development.")
 
 
 @demo.command("seed")
+@reads_primary
 def seed() -> None:
     """Create the demo clinic if missing and print its admin key and two curl lines."""
     if services().settings.env == "production":

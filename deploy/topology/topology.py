@@ -111,11 +111,8 @@ def _database(cluster: postgres.Cluster, layout: Layout) -> dict[str, str]:
     _flask(env, layout.log("provision"), "db", "upgrade")  # README, Releasing a version, step 2
     postgres.mark_trigram_leakproof(cluster)
     # The demo seed never runs in production: this one command runs as development,
-    # with the same database and pepper. It reads back what it has just written (a
-    # provider's hours before booking it) with no Consistency-Token, so it reads the
-    # primary only: through the replica it can miss its own rows and fail.
-    seed_env = {key: value for key, value in env.items() if key != "DATABASE_REPLICA_URL"}
-    _flask({**seed_env, "VITALBRIDGE_ENV": "development", "VITALBRIDGE_VAR": str(layout.state)},
+    # with the same database, replica and pepper (it asks its queries of the primary).
+    _flask({**env, "VITALBRIDGE_ENV": "development", "VITALBRIDGE_VAR": str(layout.state)},
            layout.log("provision"), "demo", "seed")
     return values
 

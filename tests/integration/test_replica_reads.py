@@ -29,6 +29,7 @@ from tests.read_model_helpers import catch_up
 from tests.replica import PRIMARY_PORT, STANDBY_PORT, ReplicaPair, replica_pair, unavailable_reason
 from tests.schedule_factories import WorkingHoursFactory
 from vitalbridge import create_app
+from vitalbridge.demo import PROVIDERS as DEMO_PROVIDERS
 from vitalbridge.messaging.consistency import ConsistencyToken
 from vitalbridge.messaging.replica import lsn_value
 
@@ -367,3 +368,42 @@ def test_a_command_reads_the_primary_not_the_lagging_replica(replica_app, clinic
                        headers=bearer(clinic.tenant.admin_key),
                        json={"rules": [{"weekday": 0, "start": "09:00", "end": "17:00"}]})
     assert hours.status_code == 200, hours.json
+
+
+def test_demo_seed_reads_what_it_wrote_while_the_replica_lags(pair_url, standby, tmp_path):
+    """The seed adds providers, then looks them up to give them hours and book them.
+    With replay paused, a replica read misses them (no hours, no bookings) and a second
+    seed misses the clinic itself (its slug then taken: exit 1)."""
+    app = _app(pair_url, var_dir=str(tmp_path))
+    runner = app.test_cli_runner()
+    standby.pause_replay()
+    with reads(app) as seen:
+        for _ in range(2):  # the second run finds everything in place
+            result = runner.invoke(args=["demo", "seed"])
+            assert result.exit_code == 0, result.output
+    assert reading(seen, "providers") == {"primary"}
+    standby.resume_replay()
+    standby.caught_up()
+    client = app.test_client()
+    key = bearer((tmp_path / "demo-admin-key").read_text().strip())
+    providers = client.get("/api/v1/providers", headers=key).json["items"]
+    assert len(providers) == len(DEMO_PROVIDERS)
+    for provider in providers:
+        hours = client.get(f"/api/v1/providers/{provider['id']}/working-hours", headers=key)
+        assert hours.status_code == 200, hours.json
+    booked = client.get("/api/v1/appointments", headers=key).json["items"]
+    assert len(booked) == len(DEMO_PROVIDERS)
+    app.extensions["vitalbridge"].db.dispose()
+
+
+def test_keys_create_finds_a_tenant_created_a_moment_ago(pair_url, standby):
+    """tenants create, then keys create --tenant: the slug is looked up on the primary."""
+    app = _app(pair_url)
+    runner = app.test_cli_runner()
+    standby.pause_replay()
+    created = runner.invoke(args=["tenants", "create", "--name", "Fresh", "--slug", "fresh",
+                                  "--timezone", "UTC"])
+    assert created.exit_code == 0, created.output
+    key = runner.invoke(args=["keys", "create", "--tenant", "fresh", "--role", "staff"])
+    assert key.exit_code == 0, key.output
+    app.extensions["vitalbridge"].db.dispose()

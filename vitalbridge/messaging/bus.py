@@ -240,6 +240,17 @@ class QueryBus:
         finally:
             _demand.reset(token)
 
+    @contextlib.contextmanager
+    def on_primary(self) -> Iterator[None]:
+        """Every read inside the block from the primary.
+
+        For a process that reads back what it has just written and holds no
+        Consistency-Token for it (a CLI command such as the demo seed): a replica may not
+        have replayed the write yet, and would answer as if it had never happened.
+        """
+        with self.demanding(ReplicaDemand(lsn=None, deadline=0.0, refuse=False)):
+            yield
+
     def demand(self) -> ReplicaDemand | None:
         """The demand the current reads are held to, if any (to raise its position)."""
         return _demand.get()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from vitalbridge.cli_support import emit_result, send_as_system
+from vitalbridge.cli_support import emit_result, reads_primary, send_as_system
 from vitalbridge.messaging.messages import Principal, Role
 from vitalbridge.services import services
 from vitalbridge.tenant.messages import (
@@ -47,6 +47,7 @@ def create_tenant(name: str, slug: str, timezone_: str, as_json: bool) -> None:
               default=Role.ADMIN.value, show_default=True, help="Role of a tenant key.")
 @click.option("--name", help="A label for the key.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+@reads_primary  # the tenant may have been created a moment ago (tenants create)
 def create_key(platform: bool, tenant_slug: str | None, role: str, name: str | None,
                as_json: bool) -> None:
     """Create a platform_admin key (--platform) or a tenant key (--tenant SLUG) and print it."""
