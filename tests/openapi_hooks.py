@@ -14,7 +14,7 @@ Three kinds, each with its reason:
 - A request generated to obey the document is made to obey the rules the document
   states in words because JSON Schema cannot state them (one field against another, or
   against today): intervals that end after they start, ``to`` after ``from`` and a
-  window of at most a week, ``end`` after ``start`` (an appointment: at most 8 hours),
+  window of at most a week, ``end`` after ``start`` (an appointment: 5 minutes to 8 hours),
   a birth date not in the future, one of provider_id and specialty; and the
   ids it names in its body or query are the seeded rows' (VB_SEEDED_IDS), since a
   random id names nothing and a reference to nothing is refused (422, or 404). Each of
@@ -133,8 +133,10 @@ def _in_order(container: dict[str, Any], path: str) -> None:
         begin, end = _read(container.get(first)), _read(container.get(last))
         if begin is None or end is None or type(begin) is not type(end):
             continue
-        longest = timedelta(hours=8) if "appointments" in path else timedelta(days=7)
-        if not begin < end <= begin + longest:
+        booking = "appointments" in path  # an appointment lasts 5 minutes to 8 hours
+        shortest = timedelta(minutes=5) if booking else timedelta(0)
+        longest = timedelta(hours=8) if booking else timedelta(days=7)
+        if not (begin < end and begin + shortest <= end <= begin + longest):
             if isinstance(begin, datetime):
                 container[last] = (begin + timedelta(minutes=30)).isoformat()
             elif not begin <= end <= begin + timedelta(days=7):  # dates: to is inclusive
