@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.topology import nginx_site, postgres, processes, settings_file, units
+from deploy.topology import backup, nginx_site, postgres, processes, settings_file, units
 from deploy.topology.layout import (
     RELAY_INSTANCES,
     ROOT,
@@ -102,7 +102,11 @@ def stray_processes(layout: Layout) -> list[int]:
 def _database(cluster: postgres.Cluster, layout: Layout) -> dict[str, str]:
     """Primary, roles, replica, settings file, migrations, demo clinic."""
     passwords = settings_file.new_passwords()
-    postgres.create_primary(cluster)
+    archiving = backup.binary() is not None
+    if archiving:
+        backup.export_cipher_pass(layout)  # before the primary starts: it runs archive-push
+        backup.write_config(layout)
+    postgres.create_primary(cluster, backup.archive_settings(layout) if archiving else None)
     postgres.provision(cluster, passwords)
     postgres.create_replica(cluster)
     values = settings_file.settings(layout, passwords)
@@ -117,6 +121,11 @@ def _database(cluster: postgres.Cluster, layout: Layout) -> dict[str, str]:
     seed_env = {key: value for key, value in env.items() if key != "DATABASE_REPLICA_URL"}
     _flask({**seed_env, "VITALBRIDGE_ENV": "development", "VITALBRIDGE_VAR": str(layout.state)},
            layout.log("provision"), "demo", "seed")
+    if archiving:
+        backup.set_up(layout)
+    else:
+        print("pgbackrest is not installed: no WAL archive, no backups (apt-get install "
+              "pgbackrest)", file=sys.stderr)
     return values
 
 
