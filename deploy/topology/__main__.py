@@ -1,6 +1,7 @@
 """``python -m deploy.topology up|down|test|drills|backup-drill`` (make topology,
 topology-down, topology-test, backup-drill; ``drills [letters]`` runs drills against a
-topology that is up; ``backup-drill [numbers]`` brings one up for each backup drill)."""
+topology that is up; ``backup-drill [numbers]`` brings one up for each backup drill;
+``recovery-time --scale S`` times a restore of bench/datagen.py's dataset)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,23 @@ import signal
 import sys
 import time
 
-from deploy.topology import backup, backup_drills, drills, topology
+from deploy.topology import backup, backup_drills, drills, recovery_time, topology
 from deploy.topology.layout import Layout, layout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.topology")
-    parser.add_argument("action", choices=("up", "down", "test", "drills", "backup-drill"))
+    parser.add_argument("action", choices=("up", "down", "test", "drills", "backup-drill",
+                                           "recovery-time"))
     parser.add_argument("only", nargs="?", default="",
                         help="drills: the letters (backup-drill: the numbers) of the drills "
                         "to run (default: all)")
     parser.add_argument("--target-after-drop", action="store_true",
                         help="backup-drill: restore drill 1 to a moment after the DROP "
                         "TABLE, which must make it fail")
+    parser.add_argument("--scale", type=float, default=0.01,
+                        help="recovery-time: bench/datagen.py's scale (1: 1M patients, "
+                        "1M appointments)")
     arguments = parser.parse_args(argv)
     action = arguments.action
     # SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop it all.
@@ -38,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if action == "drills":
         return 0 if drills.run_all(where, arguments.only) else 1
+    if action == "recovery-time":
+        for phase, value in recovery_time.measure(where, arguments.scale).items():
+            print(f"{phase}: {value:.1f}", flush=True)
+        return 0
     if action == "backup-drill":
         return _backup_drill(where, arguments.only, arguments.target_after_drop)
     return _test(where)
