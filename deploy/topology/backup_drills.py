@@ -46,6 +46,17 @@ class BackupDrills:
         with self.cluster.superuser(self.layout.ports.primary, DATABASE) as conn:
             return conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
 
+    def wal_position(self) -> tuple[int, datetime, float]:
+        """The primary's WAL write position (bytes), its clock, and the seconds since it
+        last archived a segment."""
+        with self.cluster.superuser(self.layout.ports.primary, DATABASE) as conn:
+            row = conn.execute(
+                "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, clock_timestamp(), "
+                "extract(epoch FROM clock_timestamp() - last_archived_time) "
+                "FROM pg_stat_archiver").fetchone()
+        assert row is not None
+        return int(row[0]), row[1], float(row[2] or 0)
+
     # 1. ------------------------------------------------------------------------------
 
     def point_in_time(self) -> Result:
@@ -97,7 +108,10 @@ class BackupDrills:
     def lost_primary(self) -> Result:
         bound = backup.archive_timeout() + 5
         with booking_stream(self.desks) as outcome:
+            first = self.wal_position()
             time.sleep(bound + STEADY_SECONDS)
+            wal = self.wal_position()
+            wal_rate = (wal[0] - first[0]) / (wal[1] - first[1]).total_seconds()
             killed = time.monotonic()
             restored.destroy_primary(self.layout)
             time.sleep(2)
@@ -116,7 +130,9 @@ class BackupDrills:
         newest = min((killed - at for at, key in answers if key in found), default=None)
         passed = bool(answers) and not old_lost and checked[0]
         return Result(passed, (
-            f"archive_timeout {backup.archive_timeout()} s; {len(answers)} bookings answered "
+            f"archive_timeout {backup.archive_timeout()} s; WAL written at "
+            f"{wal_rate / 2**10:.0f} kB/s, the last segment archived {wal[2]:.1f} s before "
+            f"the kill; {len(answers)} bookings answered "
             f"201 before the kill, {len(lost)} lost, of them answered more than {bound} s "
             f"before the kill: {len(old_lost)}; RPO (oldest lost booking's answer before "
             f"the kill): {rpo:.1f} s; newest booking kept answered "

@@ -45,9 +45,11 @@ def measure(layout: Layout, scale: float) -> dict[str, float]:
     seconds: dict[str, float] = {}
     try:
         env = _primary_with_schema(cluster)
+        # The stanza first: until it exists archive-push fails, and the WAL of the
+        # load would pile up in pg_wal instead of reaching the repository.
+        backup.pgbackrest(layout, "stanza-create")
         seconds["datagen"] = _timed(lambda: _generate(layout, env["API_KEY_PEPPER"], scale))
         seconds["database MB"] = _database_megabytes(cluster)
-        backup.pgbackrest(layout, "stanza-create")
         backup.pgbackrest(layout, "check")
         seconds["full backup"] = _timed(lambda: backup.backup(layout, "full"))
         seconds["repository MB"] = _folder_megabytes(layout)
