@@ -41,7 +41,13 @@ echo "restored into $data; starting it on port $port (replaying the archived WAL
     -t "${START_TIMEOUT:-3600}" start
 # pg_ctl returns once the server answers; it takes writes only when recovery is over.
 until [ "$("$bin/psql" -X -A -t -q -p "$port" -d postgres \
-        -c 'SELECT pg_is_in_recovery()')" = f ]; do
+        -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
+    # A target the archived WAL never reaches stops the server: say so, do not wait.
+    if ! "$bin/pg_ctl" -D "$data" status >/dev/null; then
+        echo "the server stopped during recovery; the end of $data.log:" >&2
+        tail -n 20 "$data.log" >&2
+        exit 1
+    fi
     sleep 0.2
 done
 echo "restored database on port $port takes writes (see $data.log)"
