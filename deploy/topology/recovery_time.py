@@ -36,7 +36,8 @@ WEB = WEB_INSTANCES[0]
 
 
 def measure(layout: Layout, scale: float) -> dict[str, float]:
-    """The phases' seconds; the state folder is made anew and left stopped."""
+    """The phases' seconds, the sizes (MB) and the rows restored; the state folder is
+    made anew and left stopped."""
     shutil.rmtree(layout.state, ignore_errors=True)
     layout.state.mkdir(parents=True)
     layout.state.chmod(0o755)
@@ -59,6 +60,10 @@ def measure(layout: Layout, scale: float) -> dict[str, float]:
         seconds["flask db check"] = _timed(lambda: _db_check(layout))
         seconds["app server ready"] = _timed(lambda: _app_ready(layout))
         seconds["total (restore to ready)"] = time.monotonic() - started
+        with copy.connect() as conn:  # what came back, counted after the timing
+            for table in ("patients", "appointments"):
+                row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                seconds[f"{table} restored"] = float(row[0]) if row else 0.0
     finally:
         processes.stop(layout, WEB)
         if copy is not None:
