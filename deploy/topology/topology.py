@@ -1,8 +1,10 @@
 """``make topology`` / ``make topology-down``: the production topology on one machine.
 
 Up: a PostgreSQL primary and its streaming replica; the roles, migrations and demo
-clinic; two gunicorn instances, two relays and two schedulers, each started from its
-systemd unit in deploy/; nginx with the site of deploy/nginx.conf in front, on TLS.
+clinic; when pgbackrest is installed, the primary's WAL archived to an encrypted
+repository and a first full backup (deploy/topology/backup.py); two gunicorn
+instances, two relays and two schedulers, each started from its systemd unit in
+deploy/; nginx with the site of deploy/nginx.conf in front, on TLS.
 Down: every process stopped (PostgreSQL with ``pg_ctl -m fast stop``), nothing left.
 """
 
