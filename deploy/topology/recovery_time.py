@@ -35,9 +35,10 @@ from deploy.topology.layout import DATABASE, ROOT, WEB_INSTANCES, Layout
 WEB = WEB_INSTANCES[0]
 
 
-def measure(layout: Layout, scale: float) -> dict[str, float]:
+def measure(layout: Layout, scale: float, replay_load: bool = False) -> dict[str, float]:
     """The phases' seconds, the sizes (MB) and the rows restored; the state folder is
-    made anew and left stopped."""
+    made anew and left stopped. ``replay_load``: the full backup is taken before the
+    data is loaded, so the restore replays the whole load from the archived WAL."""
     shutil.rmtree(layout.state, ignore_errors=True)
     layout.state.mkdir(parents=True)
     layout.state.chmod(0o755)
@@ -49,10 +50,17 @@ def measure(layout: Layout, scale: float) -> dict[str, float]:
         # The stanza first: until it exists archive-push fails, and the WAL of the
         # load would pile up in pg_wal instead of reaching the repository.
         backup.pgbackrest(layout, "stanza-create")
-        seconds["datagen"] = _timed(lambda: _generate(layout, env["API_KEY_PEPPER"], scale))
-        seconds["database MB"] = _database_megabytes(cluster)
         backup.pgbackrest(layout, "check")
-        seconds["full backup"] = _timed(lambda: backup.backup(layout, "full"))
+        if replay_load:
+            seconds["full backup"] = _timed(lambda: backup.backup(layout, "full"))
+        loaded_from = _wal_bytes(cluster)
+        seconds["datagen"] = _timed(lambda: _generate(layout, env["API_KEY_PEPPER"], scale))
+        seconds["WAL of the load MB"] = (_wal_bytes(cluster) - loaded_from) / 2**20
+        seconds["database MB"] = _database_megabytes(cluster)
+        if replay_load:
+            backup.pgbackrest(layout, "check")  # the load's last segment archived too
+        else:
+            seconds["full backup"] = _timed(lambda: backup.backup(layout, "full"))
         seconds["repository MB"] = _folder_megabytes(layout)
         started = time.monotonic()
         copy = restored.restore(layout, cluster, "recovery-time")
@@ -134,6 +142,12 @@ def _database_megabytes(cluster: postgres.Cluster) -> float:
     with cluster.superuser(cluster.layout.ports.primary, DATABASE) as conn:
         row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
     return float(row[0]) / 2**20 if row else 0.0
+
+
+def _wal_bytes(cluster: postgres.Cluster) -> int:
+    with cluster.superuser(cluster.layout.ports.primary) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _folder_megabytes(layout: Layout) -> float:
