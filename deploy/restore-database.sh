@@ -37,17 +37,19 @@ else
     pgbackrest restore --pg1-path="$data" ${RESTORE_OPTIONS:-}
 fi
 echo "restored into $data; starting it on port $port (replaying the archived WAL)"
+stopped() {
+    echo "the restored server did not start, or stopped during recovery (a target" \
+        "the archived WAL never reaches); the end of $data.log:" >&2
+    tail -n 20 "$data.log" >&2
+    exit 1
+}
 "$bin/pg_ctl" -D "$data" -o "-c port=$port ${PG_OPTIONS:-}" -l "$data.log" -w \
-    -t "${START_TIMEOUT:-3600}" start
+    -t "${START_TIMEOUT:-3600}" start || stopped
 # pg_ctl returns once the server answers; it takes writes only when recovery is over.
 until [ "$("$bin/psql" -X -A -t -q -p "$port" -d postgres \
         -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
-    # A target the archived WAL never reaches stops the server: say so, do not wait.
-    if ! "$bin/pg_ctl" -D "$data" status >/dev/null; then
-        echo "the server stopped during recovery; the end of $data.log:" >&2
-        tail -n 20 "$data.log" >&2
-        exit 1
-    fi
+    # A target the archived WAL never reaches stops the server: do not wait forever.
+    "$bin/pg_ctl" -D "$data" status >/dev/null || stopped
     sleep 0.2
 done
 echo "restored database on port $port takes writes (see $data.log)"
