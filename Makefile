@@ -8,7 +8,7 @@ NEEDS_PYTHON := import sys; sys.exit(sys.version_info < (3, 11))
 installation = $(shell $(1) -c 'import os, sys; print(os.path.realpath(sys.base_prefix))' 2>/dev/null)
 
 .PHONY: run test lint check db-stop clean remake-venv bench bench-quick topology \
-	topology-down topology-test
+	topology-down topology-test backup-drill
 
 # A PYTHON given to this make (environment or command line) that is not the one .venv
 # was made from makes .venv again; the default python3 never replaces an existing one.
@@ -64,6 +64,10 @@ topology-down: $(STAMP)
 ## topology-test: up, the failover drills, down; exit 0 when every drill passed
 topology-test: $(STAMP)
 	$(BIN)/python -m deploy.topology test
+
+## backup-drill: the backup drills (pgBackRest), each on a topology of its own; exit 0 when all pass
+backup-drill: $(STAMP)
+	$(BIN)/python -m deploy.topology backup-drill
 
 ## db-stop: stop an embedded server left running by a killed `make run`
 db-stop: $(STAMP)

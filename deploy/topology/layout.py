@@ -36,6 +36,11 @@ class Ports:
         return self.base + 1
 
     @property
+    def restored(self) -> int:
+        """A database restored from the backups, beside the running pair."""
+        return self.base + 2
+
+    @property
     def web(self) -> tuple[int, int]:
         return self.base + 11, self.base + 12
 
@@ -62,6 +67,15 @@ class Layout:
     @property
     def replica_data(self) -> Path:
         return self.state / "pg" / "replica"
+
+    def restored_data(self, name: str) -> Path:
+        """A fresh data directory for a restore (beside the pair's, owned by the server user)."""
+        return self.state / "pg" / f"restored-{name}"
+
+    @property
+    def backup(self) -> Path:
+        """pgBackRest's configuration, repository, logs, locks and spool."""
+        return self.state / "backup"
 
     @property
     def pg_socket_dir(self) -> Path:

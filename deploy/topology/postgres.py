@@ -71,12 +71,16 @@ class Cluster:
                                dbname=database, autocommit=True)
 
     def start(self, data: Path, port: int) -> None:
-        options = (f"-c port={port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.layout.pg_socket_dir} "
-                   "-c wal_level=replica -c max_wal_senders=4 -c hot_standby=on "
-                   "-c max_connections=200 -c shared_buffers=64MB")
-        self.run("pg_ctl", "-D", str(data), "-o", options, "-l", f"{data}.log", "-w",
-                 "-t", "60", "start")
+        self.run("pg_ctl", "-D", str(data), "-o", self.server_options(port), "-l",
+                 f"{data}.log", "-w", "-t", "60", "start")
+
+    def server_options(self, port: int) -> str:
+        """The servers' settings given on pg_ctl's command line (a restored copy needs
+        the same max_connections as the primary whose WAL it replays)."""
+        return (f"-c port={port} -c listen_addresses=127.0.0.1 "
+                f"-c unix_socket_directories={self.layout.pg_socket_dir} "
+                "-c wal_level=replica -c max_wal_senders=4 -c hot_standby=on "
+                "-c max_connections=200 -c shared_buffers=64MB")
 
     def stop(self, data: Path) -> None:
         """``pg_ctl -m fast stop`` when it runs (a missing folder is already stopped)."""
@@ -84,14 +88,18 @@ class Cluster:
             self.run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")
 
 
-def create_primary(cluster: Cluster) -> None:
-    """initdb and start the primary."""
+def create_primary(cluster: Cluster, settings: dict[str, str] | None = None) -> None:
+    """initdb and start the primary; ``settings`` are added to its postgresql.conf (WAL
+    archiving, when pgBackRest is installed)."""
     folder = cluster.layout.pg_socket_dir
     folder.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(folder)
     cluster.run("initdb", "-D", str(cluster.layout.primary_data), "-U", SUPERUSER,
                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
                 "--locale=C.UTF-8", "--no-sync")
+    if settings:
+        with (cluster.layout.primary_data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
     cluster.start(cluster.layout.primary_data, cluster.layout.ports.primary)
 
 

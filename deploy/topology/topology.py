@@ -1,8 +1,10 @@
 """``make topology`` / ``make topology-down``: the production topology on one machine.
 
 Up: a PostgreSQL primary and its streaming replica; the roles, migrations and demo
-clinic; two gunicorn instances, two relays and two schedulers, each started from its
-systemd unit in deploy/; nginx with the site of deploy/nginx.conf in front, on TLS.
+clinic; when pgbackrest is installed, the primary's WAL archived to an encrypted
+repository and a first full backup (deploy/topology/backup.py); two gunicorn
+instances, two relays and two schedulers, each started from its systemd unit in
+deploy/; nginx with the site of deploy/nginx.conf in front, on TLS.
 Down: every process stopped (PostgreSQL with ``pg_ctl -m fast stop``), nothing left.
 """
 
@@ -21,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.topology import nginx_site, postgres, processes, settings_file, units
+from deploy.topology import backup, nginx_site, postgres, processes, settings_file, units
 from deploy.topology.layout import (
     RELAY_INSTANCES,
     ROOT,
@@ -102,7 +104,11 @@ def stray_processes(layout: Layout) -> list[int]:
 def _database(cluster: postgres.Cluster, layout: Layout) -> dict[str, str]:
     """Primary, roles, replica, settings file, migrations, demo clinic."""
     passwords = settings_file.new_passwords()
-    postgres.create_primary(cluster)
+    archiving = backup.binary() is not None
+    if archiving:
+        backup.export_cipher_pass(layout)  # before the primary starts: it runs archive-push
+        backup.write_config(layout)
+    postgres.create_primary(cluster, backup.archive_settings(layout) if archiving else None)
     postgres.provision(cluster, passwords)
     postgres.create_replica(cluster)
     values = settings_file.settings(layout, passwords)
@@ -114,6 +120,11 @@ def _database(cluster: postgres.Cluster, layout: Layout) -> dict[str, str]:
     # with the same database, replica and pepper (it asks its queries of the primary).
     _flask({**env, "VITALBRIDGE_ENV": "development", "VITALBRIDGE_VAR": str(layout.state)},
            layout.log("provision"), "demo", "seed")
+    if archiving:
+        backup.set_up(layout)
+    else:
+        print("pgbackrest is not installed: no WAL archive, no backups (apt-get install "
+              "pgbackrest)", file=sys.stderr)
     return values
 
 
