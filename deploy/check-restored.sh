@@ -4,7 +4,7 @@
 # yet), and every read model agrees with the command tables (flask reconcile).
 # Run from the app's folder as its user, with its settings in the environment:
 #
-#   sudo -u vitalbridge sh -c 'set -a; . /etc/vitalbridge/env; set +a; \
+#   runuser -u vitalbridge -- sh -c 'set -a; . /etc/vitalbridge/env; set +a; \
 #     cd /opt/vitalbridge && deploy/check-restored.sh'
 #
 # Exits non-zero at the first step that fails.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Restore VitalBridge's PostgreSQL from its pgBackRest repository into a fresh data
 # directory, start it and wait until it takes writes (recovery over, promoted).
-# Run as the PostgreSQL OS user (sudo -u postgres), with pgBackRest's settings and the
+# Run as the PostgreSQL OS user (runuser -u postgres --), with pgBackRest's settings and the
 # repository's passphrase in the environment:
 #
 #   PGBACKREST_CONFIG=/etc/pgbackrest/pgbackrest.conf  (pgBackRest's own variable)
@@ -28,6 +28,9 @@ bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 
 mkdir -p "$data"
 chmod 0700 "$data"
+# The server's log during recovery, inside the data folder: its parent (on Debian
+# /var/lib/postgresql/VERSION) may be root's.
+log="$data/restore.log"
 if [ -n "$target" ]; then
     # shellcheck disable=SC2086 # RESTORE_OPTIONS is a list of options
     pgbackrest restore --pg1-path="$data" --type=time --target="$target" \
@@ -39,11 +42,11 @@ fi
 echo "restored into $data; starting it on port $port (replaying the archived WAL)"
 stopped() {
     echo "the restored server did not start, or stopped during recovery (a target" \
-        "the archived WAL never reaches); the end of $data.log:" >&2
-    tail -n 20 "$data.log" >&2
+        "the archived WAL never reaches); the end of $log:" >&2
+    tail -n 20 "$log" >&2
     exit 1
 }
-"$bin/pg_ctl" -D "$data" -o "-c port=$port ${PG_OPTIONS:-}" -l "$data.log" -w \
+"$bin/pg_ctl" -D "$data" -o "-c port=$port ${PG_OPTIONS:-}" -l "$log" -w \
     -t "${START_TIMEOUT:-3600}" start || stopped
 # pg_ctl returns once the server answers; it takes writes only when recovery is over.
 until [ "$("$bin/psql" -X -A -t -q -p "$port" -d postgres \
@@ -52,4 +55,4 @@ until [ "$("$bin/psql" -X -A -t -q -p "$port" -d postgres \
     "$bin/pg_ctl" -D "$data" status >/dev/null || stopped
     sleep 0.2
 done
-echo "restored database on port $port takes writes (see $data.log)"
+echo "restored database on port $port takes writes (see $log)"
