@@ -111,7 +111,7 @@ def owner_engine(settings: Settings) -> Engine:
     """An engine for the owner role: migrations and role provisioning only."""
     return create_engine(psycopg_url(settings.database_url), pool_pre_ping=True,
                          hide_parameters=True, connect_args=UTC_SESSIONS,
-                         json_deserializer=orjson.loads)
+                         json_deserializer=PARSE_JSON)
 
 
 # Sessions in UTC: timestamps come back with datetime.UTC as their zone, which psycopg
@@ -120,6 +120,7 @@ def owner_engine(settings: Settings) -> Engine:
 UTC_SESSIONS = {"options": "-c timezone=UTC"}
 # JSON values (events' envelopes, read-model rows) parsed by orjson: the relay reads a
 # batch's hundreds of envelopes at once, and the standard parser was a visible share.
+PARSE_JSON = orjson.loads
 # Seconds to give up reaching the replica: queries then read the primary (a host that
 # drops packets would otherwise hold each request for the system's TCP timeout).
 REPLICA_CONNECT_TIMEOUT = 2
@@ -136,7 +137,7 @@ def service_engine(url: str, pool_size: int, *, connect_timeout: int | None = No
         connect_args["connect_timeout"] = connect_timeout
     return create_engine(psycopg_url(url), pool_size=pool_size, max_overflow=pool_size,
                          pool_pre_ping=True, hide_parameters=True, connect_args=connect_args,
-                         json_deserializer=orjson.loads)
+                         json_deserializer=PARSE_JSON)
 
 
 def scalar_between_transactions(connection: Connection, sql: str,

@@ -2,8 +2,11 @@
 
 Every word typed must resemble some word of the patient's name, through an operator
 the GIN trigram index serves; hits are ranked by how well each word matches plus how
-similar the whole query is to the whole name. How a word is compared depends on its
-length, because trigrams behave differently:
+similar the whole query is to the whole name. A score depends on the name alone, so
+the tenant's distinct names (``patient_names``) are scored and each name's patients
+then read by index; with a birth date, phone or MRN, which few patients match, the
+patients are scored directly. How a word is compared depends on its length, because
+trigrams behave differently:
 
 - 1 letter: an initial, ``j <% name`` (some name word starts with it);
 - 2-3 letters: whole name words, ``ana <<% name`` (strict word similarity), else
