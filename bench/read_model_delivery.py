@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, text
 
 from bench.clinic import BenchClinic, owner_database
+from vitalbridge import heap
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.relay import Relay
 from vitalbridge.provider.messages import AddProvider
@@ -92,6 +93,7 @@ def main() -> None:
         with clinic.app.app_context():
             relay = build_relay()
         relay.batch_size = args.batch
+        heap.settle()  # as `flask outbox relay` does once it has loaded the app
         relay.drain()  # the clinic's own events first
         owner = create_engine(url)
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)

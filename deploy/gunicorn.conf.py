@@ -7,6 +7,8 @@ import os
 
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from vitalbridge import heap
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -32,3 +34,8 @@ def child_exit(server, worker):
     """Drop a dead worker's metric files (prometheus multiprocess mode)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+def post_worker_init(worker):
+    """The app is loaded: keep its long-lived objects out of later collections."""
+    heap.settle()

@@ -29,7 +29,7 @@ from flask.cli import AppGroup
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
-from vitalbridge import job_runs
+from vitalbridge import heap, job_runs
 from vitalbridge.messaging.cli import build_relay
 from vitalbridge.messaging.errors import failure_summary
 from vitalbridge.messaging.leadership import leadership, still_held
@@ -183,6 +183,7 @@ def run() -> None:
                           poll_seconds=app.config["SETTINGS"].scheduler_poll_seconds)
     click.echo(f"scheduler: {len(scheduler.jobs)} job(s); active when it holds the lock, "
                "a standby otherwise (Ctrl-C stops)", err=True)
+    heap.settle()
     try:
         scheduler.run(stop)
     except KeyboardInterrupt:

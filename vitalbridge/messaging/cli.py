@@ -11,6 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import text
 
+from vitalbridge import heap
 from vitalbridge.db import service_engine
 from vitalbridge.messaging.metrics import forget_process_metrics
 from vitalbridge.messaging.parking import RetryPolicy
@@ -61,8 +62,10 @@ def run_relay() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox relay: waiting to become the active relay (Ctrl-C stops)", err=True)
+    relay = build_relay()
+    heap.settle()
     try:
-        build_relay().run(stop)
+        relay.run(stop)
     finally:
         forget_process_metrics()
 
