@@ -64,6 +64,9 @@ class Settings:
     scheduler_interval_seconds: int = field(
         default=0, metadata={"env": "SCHEDULER_INTERVAL_SECONDS"})
     outbox_poll_seconds: float = field(default=1.0, metadata={"env": "OUTBOX_POLL_SECONDS"})
+    # Under steady load, the shortest time between two of the relay's passes: the events
+    # of that time share one batch (see vitalbridge/messaging/relay.py).
+    outbox_pass_seconds: float = field(default=0.1, metadata={"env": "OUTBOX_PASS_SECONDS"})
     outbox_batch_size: int = field(default=500, metadata={"env": "OUTBOX_BATCH_SIZE"})
     outbox_max_attempts: int = field(default=8, metadata={"env": "OUTBOX_MAX_ATTEMPTS"})
     outbox_retry_base_seconds: float = field(
@@ -160,6 +163,8 @@ def _validated(settings: Settings) -> Settings:
     if settings.replica_catch_up_fallback not in REPLICA_FALLBACKS:
         raise SettingsError("REPLICA_CATCH_UP_FALLBACK must be one of "
                             f"{', '.join(REPLICA_FALLBACKS)}")
+    if not 0 <= settings.outbox_pass_seconds <= 10:
+        raise SettingsError("OUTBOX_PASS_SECONDS must be from 0 to 10 seconds")
     if not 0 <= settings.trusted_proxy_hops <= 5:
         raise SettingsError("TRUSTED_PROXY_HOPS must be from 0 to 5")
     if not settings.api_key_pepper:

@@ -303,8 +303,15 @@ def test_a_busy_relay_paces_its_passes_and_its_retry_checks(relay_app, owner_eng
         stop.set()
         worker.join(timeout=5)
     assert sum(passes) == committed > 100
+    assert relay.pass_seconds == PASS_SECONDS
     assert len(passes) <= 1.3 / PASS_SECONDS + 2, (len(passes), committed)
     assert len(retry_checks) <= 1.3 / RETRY_CHECK_SECONDS + 2, len(retry_checks)
+
+
+def test_the_pass_interval_is_a_setting(owner_url):
+    app = create_app(database_url=owner_url, env="testing", outbox_pass_seconds=0.05)
+    with app.app_context():
+        assert build_relay().pass_seconds == 0.05
 
 
 def test_status_and_replay_commands(relay_app):

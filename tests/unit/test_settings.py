@@ -58,3 +58,10 @@ def test_the_replica_catch_up_fallback_is_primary_or_503():
                          ).replica_catch_up_fallback == "503"
     with pytest.raises(SettingsError, match="REPLICA_CATCH_UP_FALLBACK"):
         load_settings({**BASE, "REPLICA_CATCH_UP_FALLBACK": "wait"})
+
+
+def test_the_relay_pass_interval_is_parsed_and_bounded():
+    assert load_settings({**BASE, "OUTBOX_PASS_SECONDS": "0.05"}).outbox_pass_seconds == 0.05
+    for bad in ("-0.1", "11"):
+        with pytest.raises(SettingsError, match="OUTBOX_PASS_SECONDS must be from 0 to 10"):
+            load_settings({**BASE, "OUTBOX_PASS_SECONDS": bad})

@@ -51,7 +51,8 @@ def build_relay() -> Relay:
                          base_seconds=settings.outbox_retry_base_seconds,
                          cap_seconds=settings.outbox_retry_max_seconds)
     return Relay(engine=engine, signals=svc.signals, batch_size=settings.outbox_batch_size,
-                 poll_seconds=settings.outbox_poll_seconds, retry=policy,
+                 poll_seconds=settings.outbox_poll_seconds,
+                 pass_seconds=settings.outbox_pass_seconds, retry=policy,
                  read_models=svc.read_models)
 
 
