@@ -7,8 +7,6 @@ import os
 
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-from vitalbridge import heap
-
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -38,4 +36,6 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     """The app is loaded: keep its long-lived objects out of later collections."""
+    from vitalbridge import heap  # here, not above: the master never loads the app
+
     heap.settle()
