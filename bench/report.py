@@ -72,7 +72,8 @@ def render(runs: list[ScaleRun], seconds: float, code: str, query_connections: i
     """The whole Markdown section body: machine, then each scale, then growth."""
     lines = machine(runs[0].postgres, code)
     lines.append(f"Each run after a warm-up of its own: `wrk -t2 -c16 -d{seconds:g}s -s "
-                 f"bench/wrk/get.lua` (hello, /health/live; VB_WRK_PATHS: a file of paths) or "
+                 f"bench/wrk/get.lua` (hello, /health/live: the best of 3 alternating rounds; "
+                 f"VB_WRK_PATHS: a file of paths) or "
                  f"`-s bench/wrk/book.lua` (bookings); the queries `wrk "
                  f"-t{min(2, query_connections)} -c{query_connections}` (1: a request's own "
                  f"latency, no queueing); `pgbench -n -M prepared -c 8 -j 2 -T {seconds:g} "
