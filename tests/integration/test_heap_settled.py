@@ -22,24 +22,14 @@ def thawed():
     gc.unfreeze()
 
 
-def _frozen_when_called(monkeypatch, owner, method):
+@pytest.mark.parametrize(("command", "runner"), [(("outbox", "relay"), Relay),
+                                                  (("scheduler", "run"), Scheduler)])
+def test_a_background_command_runs_with_the_loaded_app_frozen(app, monkeypatch, thawed,
+                                                              command, runner):
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # keep pytest's handlers
     seen = []
-    monkeypatch.setattr(owner, method, lambda *_args, **_kw: seen.append(gc.get_freeze_count()))
-    return seen
-
-
-def test_the_relay_runs_with_the_loaded_app_frozen(app, monkeypatch, thawed):
-    seen = _frozen_when_called(monkeypatch, Relay, "run")
-    result = app.test_cli_runner().invoke(args=["outbox", "relay"])
-    assert result.exit_code == 0, result.output
-    assert len(seen) == 1
-    assert seen[0] > 10_000
-
-
-def test_the_scheduler_runs_with_the_loaded_app_frozen(app, monkeypatch, thawed):
-    seen = _frozen_when_called(monkeypatch, Scheduler, "run")
-    result = app.test_cli_runner().invoke(args=["scheduler", "run"])
+    monkeypatch.setattr(runner, "run", lambda *_args, **_kw: seen.append(gc.get_freeze_count()))
+    result = app.test_cli_runner().invoke(args=list(command))
     assert result.exit_code == 0, result.output
     assert len(seen) == 1
     assert seen[0] > 10_000
