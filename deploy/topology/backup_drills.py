@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from deploy.topology import backup, load, postgres, restored, topology
-from deploy.topology.drills import Result
+from deploy.topology.drills import Result, run_one
 from deploy.topology.layout import DATABASE, Layout
 from deploy.topology.load import FrontDesk, Outcome, booking_stream
 
@@ -178,25 +177,29 @@ def run_all(layout: Layout, only: str = "", target_after_drop: bool = False) -> 
     os.environ.setdefault(backup.ARCHIVE_TIMEOUT_ENV, str(DRILL_ARCHIVE_TIMEOUT))
     passed = True
     for name, drill in DRILLS:
-        if only and name[0] not in only:
-            continue
-        started = time.monotonic()
-        try:
-            topology.up(layout)
-            cluster = postgres.Cluster(layout, postgres.binaries())
-            desks = load.front_desks(layout, layout.api_key_file.read_text().strip())
-            result = drill(BackupDrills(layout, cluster, desks, target_after_drop))
-        except Exception as error:  # noqa: BLE001 (a crash fails its drill only)
-            traceback.print_exc()
-            result = Result(False, f"raised {type(error).__name__}: {error}")
-        finally:
-            topology.down(layout)
-        left = topology.stray_processes(layout)
-        passed = passed and result.passed and not left
-        print(f"{'PASS' if result.passed else 'FAIL'} {name} "
-              f"({time.monotonic() - started:.1f} s): {result.detail}; processes left: "
-              f"{len(left)}", flush=True)
+        if not only or name[0] in only:
+            passed = _on_its_own_topology(layout, name, drill, target_after_drop) and passed
     return passed
+
+
+def _on_its_own_topology(layout: Layout, name: str, drill: Callable[[BackupDrills], Result],
+                         target_after_drop: bool) -> bool:
+    """One drill between the topology's up and down; True when it passed and no process
+    of the topology was left behind."""
+    left: list[int] = []
+
+    def run() -> Result:
+        topology.up(layout)
+        cluster = postgres.Cluster(layout, postgres.binaries())
+        desks = load.front_desks(layout, layout.api_key_file.read_text().strip())
+        return drill(BackupDrills(layout, cluster, desks, target_after_drop))
+
+    def take_down() -> str:
+        topology.down(layout)
+        left.extend(topology.stray_processes(layout))
+        return f"; processes left: {len(left)}"
+
+    return run_one(name, run, after=take_down).passed and not left
 
 
 def _answered_before(outcome: Outcome, moment: float) -> list[str]:

@@ -8,6 +8,7 @@ own actions. The failover drills run under a steady stream of bookings from 8 cl
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import signal
@@ -324,18 +325,25 @@ def run_all(layout: Layout, only: str = "") -> bool:
                     load.front_desks(layout, admin_key), Client(layout, key=admin_key))
     passed = True
     for name, drill in DRILLS:
-        if only and name[0] not in only:
-            continue
-        started = time.monotonic()
-        try:
-            result = drill(drills)
-        except Exception as error:  # noqa: BLE001 (a crash fails its drill only)
-            traceback.print_exc()
-            result = Result(False, f"raised {type(error).__name__}: {error}")
-        passed = passed and result.passed
-        print(f"{'PASS' if result.passed else 'FAIL'} {name} "
-              f"({time.monotonic() - started:.1f} s): {result.detail}", flush=True)
+        if not only or name[0] in only:
+            passed = run_one(name, functools.partial(drill, drills)).passed and passed
     return passed
+
+
+def run_one(name: str, drill: Callable[[], Result], after: Callable[[], str] = str) -> Result:
+    """Run ``drill`` and print its line: PASS or FAIL, its time, its detail, then what
+    ``after`` (run whatever happened) adds; a crash fails this drill only."""
+    started = time.monotonic()
+    try:
+        result = drill()
+    except Exception as error:  # noqa: BLE001 (a crash fails its drill only)
+        traceback.print_exc()
+        result = Result(False, f"raised {type(error).__name__}: {error}")
+    finally:
+        tail = after()
+    print(f"{'PASS' if result.passed else 'FAIL'} {name} "
+          f"({time.monotonic() - started:.1f} s): {result.detail}{tail}", flush=True)
+    return result
 
 
 # helpers ---------------------------------------------------------------------------
