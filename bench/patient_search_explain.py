@@ -69,10 +69,12 @@ def run(conn: Connection, tenant: uuid.UUID, q: str, explain: bool) -> tuple[flo
     """One search as the app would run it; its duration (and plan when asked)."""
     conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
     use_search_settings(conn)
-    compiled = search_statement(SearchPatients(q=q, limit=50)).compile(dialect=conn.dialect)
+    statement, parameters = search_statement(SearchPatients(q=q, limit=50))
+    compiled = statement.compile(dialect=conn.dialect)
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if explain else ""
     started = time.perf_counter()
-    rows = conn.exec_driver_sql(prefix + str(compiled), compiled.params).all()
+    rows = conn.exec_driver_sql(prefix + str(compiled),
+                                compiled.construct_params(parameters)).all()
     elapsed = time.perf_counter() - started
     return elapsed, "\n".join(str(r[0]) for r in rows) if explain else f"{len(rows)} hits"
 

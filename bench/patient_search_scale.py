@@ -52,9 +52,9 @@ def pages(conn: Connection, tenant: Any, typed: str, name: str,
             conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
             search.use_search_settings(conn)
             query = SearchPatients(q=typed, after=after)
-            stmt = STATEMENTS[name](query, search.search_words(typed))
+            stmt, parameters = STATEMENTS[name](query, search.search_words(typed))
             started = time.perf_counter()
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(stmt, parameters).all()
             timings.append((time.perf_counter() - started) * 1000)
         found.append([row.id for row in rows[:50]])
         if len(rows) <= 50:

@@ -53,7 +53,8 @@ def search_patients(query: SearchPatients, ctx: ReadContext) -> list[PatientHit]
     if searching:
         use_search_settings(ctx.session)
     hits = []
-    for patient, score, *rest in ctx.session.execute(search_statement(query)):
+    statement, parameters = search_statement(query)
+    for patient, score, *rest in ctx.session.execute(statement, parameters):
         sort_key = (score, patient.id) if searching else (rest[0], patient.id)
         hits.append(PatientHit(**_fields(patient), score=score, sort_key=sort_key))
     return hits

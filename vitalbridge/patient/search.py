@@ -19,6 +19,7 @@ trigrams behave differently:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,10 +27,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Double,
+    Integer,
     Select,
+    Text,
+    Uuid,
+    bindparam,
     cast,
     func,
-    literal,
     null,
     or_,
     select,
@@ -74,52 +78,88 @@ def use_search_settings(session: Session | Connection) -> None:
          "strict": str(STRICT_WORD_SIMILARITY_THRESHOLD)})
 
 
-def search_statement(query: SearchPatients) -> Select[Any]:
-    """The SELECT of (Patient, score, sort key...) answering ``query``, limit + 1 rows."""
+# A statement and the values of its parameters.
+Bound = tuple["Select[*tuple[Any, ...]]", dict[str, Any]]
+# What a search statement's form depends on, per typed word: its comparison operator
+# and how many spellings it is tried in. The words themselves are parameters.
+Shape = tuple[tuple[str, int], ...]
+
+
+def search_statement(query: SearchPatients) -> Bound:
+    """The SELECT of (Patient, score, sort key...) answering ``query``, limit + 1 rows,
+    with its parameters."""
     words = search_words(query.q or "")
     if not words:
         stmt = _filtered(select(Patient), query).add_columns(
             cast(null(), Double).label("score"), Patient.sort_name)
         if query.after:
             stmt = stmt.where(row(Patient.sort_name, Patient.id) > row(*query.after))
-        return stmt.order_by(Patient.sort_name, Patient.id).limit(query.limit + 1)
+        return stmt.order_by(Patient.sort_name, Patient.id).limit(query.limit + 1), {}
     if _has_filters(query):
         return _ranked_patients(query, words)
     return _ranked_names(query, words)
 
 
-def _ranked_patients(query: SearchPatients, words: list[str]) -> Select[Any]:
+def _ranked_patients(query: SearchPatients, words: list[str]) -> Bound:
     """Every matching patient scored: with a birth date, phone or MRN there are few."""
-    score = _score(words, Patient.search_name)
+    shape = _shape(words)
+    score = _score(shape, Patient.search_name)
     ranked = score.label("score")
     stmt = _filtered(select(Patient), query).add_columns(ranked).where(
-        *(_word_matches(w, Patient.search_name) for w in words))
+        *(_word_matches(n, word, Patient.search_name) for n, word in enumerate(shape)))
     if query.after:
-        stmt = stmt.where(row(score, Patient.id) < _cursor(query.after))
-    return stmt.order_by(ranked.desc(), Patient.id.desc()).limit(query.limit + 1)
+        stmt = stmt.where(row(score, Patient.id) < _CURSOR)
+    stmt = stmt.order_by(ranked.desc(), Patient.id.desc()).limit(_ROWS)
+    return stmt, _parameters(query, words)
 
 
-def _ranked_names(query: SearchPatients, words: list[str]) -> Select[Any]:
+def _ranked_names(query: SearchPatients, words: list[str]) -> Bound:
     """The matching names scored, then each name's patients, newest id first, at most a
     page of each: the same rows in the same order as ``_ranked_patients``, whose work
     grows with the patients matched where this grows with the names matched."""
-    score = _score(words, PatientName.search_name)
+    return _names_statement(_shape(words), bool(query.after)), _parameters(query, words)
+
+
+@functools.lru_cache(maxsize=512)
+def _names_statement(shape: Shape, paged: bool) -> Select[Any]:
+    # Built once per form (building one took about 1.6 ms, a tenth of a search).
+    score = _score(shape, PatientName.search_name)
     names = select(PatientName.search_name, score.label("score")).where(
-        *(_word_matches(w, PatientName.search_name) for w in words))
-    if query.after:
-        names = names.where(score <= literal(query.after[0], Double))
+        *(_word_matches(n, word, PatientName.search_name) for n, word in enumerate(shape)))
+    if paged:
+        names = names.where(score <= _CURSOR_SCORE)
     matched = names.subquery("matched")
     page = select(Patient).where(Patient.search_name == matched.c.search_name)
-    if query.after:
-        page = page.where(row(matched.c.score, Patient.id) < _cursor(query.after))
-    each = page.order_by(Patient.id.desc()).limit(query.limit + 1).lateral("each_name")
+    if paged:
+        page = page.where(row(matched.c.score, Patient.id) < _CURSOR)
+    each = page.order_by(Patient.id.desc()).limit(_ROWS).lateral("each_name")
     patient = aliased(Patient, each)
     return (select(patient, matched.c.score).select_from(matched).join(each, true())
-            .order_by(matched.c.score.desc(), patient.id.desc()).limit(query.limit + 1))
+            .order_by(matched.c.score.desc(), patient.id.desc()).limit(_ROWS))
 
 
-def _cursor(after: tuple[Any, ...]) -> Any:
-    return row(literal(after[0], Double), literal(after[1]))
+_ROWS = bindparam("rows", type_=Integer)  # a page and one more
+_CURSOR_SCORE = bindparam("after_score", type_=Double)
+_CURSOR = row(_CURSOR_SCORE, bindparam("after_id", type_=Uuid))
+_WHOLE_QUERY = bindparam("whole_query", type_=Text)
+
+
+def _shape(words: list[str]) -> Shape:
+    return tuple((_operator(word), len(_spellings(word))) for word in words)
+
+
+def _parameters(query: SearchPatients, words: list[str]) -> dict[str, Any]:
+    """The values of a ranked statement's parameters (the typed words, the cursor)."""
+    values: dict[str, Any] = {_spelling_name(n, m): spelling for n, word in enumerate(words)
+                              for m, (spelling, _) in enumerate(_spellings(word))}
+    values.update({"rows": query.limit + 1, "whole_query": " ".join(words)})
+    if query.after:
+        values.update({"after_score": query.after[0], "after_id": query.after[1]})
+    return values
+
+
+def _spelling_name(word: int, spelling: int) -> str:
+    return f"word{word}_spelling{spelling}"
 
 
 def _has_filters(query: SearchPatients) -> bool:
@@ -136,9 +176,13 @@ def _filtered(stmt: Select[Any], query: SearchPatients) -> Select[Any]:
     return stmt
 
 
-def _normalised(value: str) -> ColumnElement[str]:
+def _normalised(value: ColumnElement[str]) -> ColumnElement[str]:
     # The same normalisation as the generated column, so both sides agree exactly.
-    return func.lower(func.public.vb_unaccent(literal(value)))
+    return func.lower(func.public.vb_unaccent(value))
+
+
+def _spelling(word: int, spelling: int) -> ColumnElement[str]:
+    return _normalised(bindparam(_spelling_name(word, spelling), type_=Text))
 
 
 def _spellings(word: str) -> list[tuple[str, float]]:
@@ -149,29 +193,33 @@ def _spellings(word: str) -> list[tuple[str, float]]:
     return [(word, 1.0), *((s, SWAP_DISCOUNT) for s in sorted(swaps - {word}))]
 
 
-def _comparison(word: str) -> tuple[str, Similarity]:
-    if len(word) in WHOLE_WORDS:
-        return "<<%", func.strict_word_similarity
-    return "<%", func.word_similarity
+def _operator(word: str) -> str:
+    return "<<%" if len(word) in WHOLE_WORDS else "<%"
 
 
-def _word_matches(word: str, name: Any) -> ColumnElement[bool]:
-    operator, _ = _comparison(word)
-    return or_(*(_normalised(spelling).op(operator, is_comparison=True)(name)
-                 for spelling, _ in _spellings(word)))
+def _similarity(operator: str) -> Similarity:
+    # The similarity that ``operator`` compares with its threshold.
+    return func.strict_word_similarity if operator == "<<%" else func.word_similarity
 
 
-def _word_score(word: str, name: Any) -> ColumnElement[float]:
-    _, similarity = _comparison(word)
-    scores = [cast(similarity(_normalised(spelling), name), Double) * weight
-              for spelling, weight in _spellings(word)]
+def _word_matches(n: int, word: tuple[str, int], name: Any) -> ColumnElement[bool]:
+    operator, spellings = word
+    return or_(*(_spelling(n, m).op(operator, is_comparison=True)(name)
+                 for m in range(spellings)))
+
+
+def _word_score(n: int, word: tuple[str, int], name: Any) -> ColumnElement[float]:
+    # The first spelling is the word as typed; the others swap two letters of it.
+    operator, spellings = word
+    scores = [cast(_similarity(operator)(_spelling(n, m), name), Double)
+              * (1.0 if m == 0 else SWAP_DISCOUNT) for m in range(spellings)]
     return func.greatest(*scores) if len(scores) > 1 else scores[0]
 
 
-def _score(words: list[str], name: Any) -> ColumnElement[float]:
+def _score(shape: Shape, name: Any) -> ColumnElement[float]:
     """A name's score for the typed words (it depends on the name alone)."""
-    per_word = _word_score(words[0], name)
-    for word in words[1:]:
-        per_word = per_word + _word_score(word, name)
-    whole = cast(func.similarity(_normalised(" ".join(words)), name), Double)
-    return per_word / len(words) + whole * WHOLE_QUERY_WEIGHT
+    per_word = _word_score(0, shape[0], name)
+    for n, word in enumerate(shape[1:], start=1):
+        per_word = per_word + _word_score(n, word, name)
+    whole = cast(func.similarity(_normalised(_WHOLE_QUERY), name), Double)
+    return per_word / len(shape) + whole * WHOLE_QUERY_WEIGHT
