@@ -102,22 +102,22 @@ def search_statement(query: SearchPatients) -> Bound:
 
 def _ranked_patients(query: SearchPatients, words: list[str]) -> Bound:
     """Every matching patient scored: with a birth date, phone or MRN there are few."""
-    shape = _shape(words)
+    shape, values = _bound_words(query, words)
     score = _score(shape, Patient.search_name)
     ranked = score.label("score")
     stmt = _filtered(select(Patient), query).add_columns(ranked).where(
         *(_word_matches(n, word, Patient.search_name) for n, word in enumerate(shape)))
     if query.after:
         stmt = stmt.where(row(score, Patient.id) < _CURSOR)
-    stmt = stmt.order_by(ranked.desc(), Patient.id.desc()).limit(_ROWS)
-    return stmt, _parameters(query, words)
+    return stmt.order_by(ranked.desc(), Patient.id.desc()).limit(_ROWS), values
 
 
 def _ranked_names(query: SearchPatients, words: list[str]) -> Bound:
     """The matching names scored, then each name's patients, newest id first, at most a
     page of each: the same rows in the same order as ``_ranked_patients``, whose work
     grows with the patients matched where this grows with the names matched."""
-    return _names_statement(_shape(words), bool(query.after)), _parameters(query, words)
+    shape, values = _bound_words(query, words)
+    return _names_statement(shape, bool(query.after)), values
 
 
 @functools.lru_cache(maxsize=512)
@@ -144,18 +144,19 @@ _CURSOR = row(_CURSOR_SCORE, bindparam("after_id", type_=Uuid))
 _WHOLE_QUERY = bindparam("whole_query", type_=Text)
 
 
-def _shape(words: list[str]) -> Shape:
-    return tuple((_operator(word), len(_spellings(word))) for word in words)
-
-
-def _parameters(query: SearchPatients, words: list[str]) -> dict[str, Any]:
-    """The values of a ranked statement's parameters (the typed words, the cursor)."""
-    values: dict[str, Any] = {_spelling_name(n, m): spelling for n, word in enumerate(words)
-                              for m, (spelling, _) in enumerate(_spellings(word))}
+def _bound_words(query: SearchPatients, words: list[str]) -> tuple[Shape, dict[str, Any]]:
+    """A ranked statement's shape, and the values of its parameters (the typed words'
+    spellings, the whole query, the page size, the cursor)."""
+    spellings = [_spellings(word) for word in words]
+    values: dict[str, Any] = {_spelling_name(n, m): spelling
+                              for n, tried in enumerate(spellings)
+                              for m, spelling in enumerate(tried)}
     values.update({"rows": query.limit + 1, "whole_query": " ".join(words)})
     if query.after:
         values.update({"after_score": query.after[0], "after_id": query.after[1]})
-    return values
+    shape = tuple((_operator(word), len(tried)) for word, tried in zip(words, spellings,
+                                                                        strict=True))
+    return shape, values
 
 
 def _spelling_name(word: int, spelling: int) -> str:
@@ -185,12 +186,13 @@ def _spelling(word: int, spelling: int) -> ColumnElement[str]:
     return _normalised(bindparam(_spelling_name(word, spelling), type_=Text))
 
 
-def _spellings(word: str) -> list[tuple[str, float]]:
-    """The spellings a typed word may match, each with its weight in the score."""
+def _spellings(word: str) -> list[str]:
+    """The spellings a typed word may match: as typed, then (4-5 letters) with two
+    neighbouring letters swapped, which score SWAP_DISCOUNT of a match as typed."""
     if len(word) not in SWAPPED_WORDS:
-        return [(word, 1.0)]
+        return [word]
     swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
-    return [(word, 1.0), *((s, SWAP_DISCOUNT) for s in sorted(swaps - {word}))]
+    return [word, *sorted(swaps - {word})]
 
 
 def _operator(word: str) -> str:
@@ -209,7 +211,7 @@ def _word_matches(n: int, word: tuple[str, int], name: Any) -> ColumnElement[boo
 
 
 def _word_score(n: int, word: tuple[str, int], name: Any) -> ColumnElement[float]:
-    # The first spelling is the word as typed; the others swap two letters of it.
+    # The first spelling is the word as typed (see _spellings).
     operator, spellings = word
     scores = [cast(_similarity(operator)(_spelling(n, m), name), Double)
               * (1.0 if m == 0 else SWAP_DISCOUNT) for m in range(spellings)]
