@@ -4,13 +4,19 @@ import uuid
 from datetime import date
 
 import pytest
+from psycopg import sql
 from sqlalchemy import create_engine, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from tests.conftest import bearer
 from tests.patient_factories import PatientFactory
+from vitalbridge.messaging.bus import ReadContext
+from vitalbridge.messaging.messages import Principal
 from vitalbridge.patient import search as patient_search
 from vitalbridge.patient.messages import SearchPatients
 from vitalbridge.patient.model import NAMES_TRIGRAM_INDEX
+from vitalbridge.patient.queries import search_patients
 from vitalbridge.patient.search import search_statement, use_search_settings
 
 ROSTER = [
@@ -230,6 +236,34 @@ def test_names_first_pages_equal_every_patient_scored(app, tenant, owner_engine,
     assert sum(len(page) for page in by_name) > 7  # several pages, namesakes across them
 
 
+@pytest.mark.parametrize("paged", [False, True])
+def test_a_search_scores_each_name_once_not_each_patient(app, tenant, owner_engine, paged):
+    # Scored per patient row read (the planner inlining the names into the page), a common
+    # name cost a similarity call per namesake: 180 ms for some searches of a million.
+    with owner_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO patients (tenant_id, id, mrn, given_name, family_name, birth_date) "
+            "SELECT :tenant, gen_random_uuid(), 'NS-' || g, 'María', 'García', "
+            "date '1980-01-01' FROM generate_series(1, 40) g"), {"tenant": tenant.id})
+        conn.execute(text("SET LOCAL track_functions = 'all'"))  # superuser only
+        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.id)})
+        use_search_settings(conn)
+        after = (2.0, uuid.UUID(int=2**128 - 1)) if paged else None
+        query = SearchPatients(q="maria garcia", limit=50, after=after)
+        before = _similarity_calls(conn)  # the backend's counts not yet flushed
+        rows = conn.execute(*patient_search._ranked_names(
+            query, patient_search.search_words(query.q))).all()
+        calls = _similarity_calls(conn) - before
+    assert len(rows) == 40
+    assert calls == 1  # one name, however many patients bear it
+
+
+def _similarity_calls(conn):
+    return conn.execute(text(
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+        "WHERE funcname = 'similarity'")).scalar_one()
+
+
 def _pages(app, tenant_id, typed, statement):
     """Every page of 7 (ids and scores) that ``statement`` answers, following cursors."""
     engine = create_engine(app.config["SETTINGS"].app_url)
@@ -265,20 +299,48 @@ def test_names_written_by_any_statement_are_searchable(client, tenant, owner_eng
 
 
 def explain_as_app_role(app, tenant_id, query):
+    """The plan the app runs: its prepared statement's generic plan, as the app role."""
     engine = create_engine(app.config["SETTINGS"].app_url)
     try:
         with engine.begin() as conn:
             conn.execute(text("SET TRANSACTION READ ONLY"))
             conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
                          {"t": str(tenant_id)})
-            use_search_settings(conn)
+            use_search_settings(conn)  # generic plans
             statement, parameters = search_statement(query)
-            compiled = statement.compile(dialect=conn.dialect)
-            rows = conn.exec_driver_sql(f"EXPLAIN {compiled}",
-                                        compiled.construct_params(parameters))
+            compiled = statement.compile(dialect=DOLLAR_PARAMETERS)
+            values = {**compiled.params, **parameters}
+            driver = conn.connection.driver_connection
+            arguments = ", ".join(sql.Literal(values[name]).as_string(driver)
+                                  for name in compiled.positiontup)
+            driver.execute(f"PREPARE search AS {compiled}")  # no parameters: % as typed
+            rows = driver.execute(f"EXPLAIN EXECUTE search({arguments})").fetchall()
+            driver.execute("DEALLOCATE search")
             return "\n".join(row[0] for row in rows)
     finally:
         engine.dispose()
+
+
+DOLLAR_PARAMETERS = postgresql.psycopg.dialect(paramstyle="numeric_dollar")
+
+
+def test_searches_run_prepared_on_their_generic_plan(app, tenant, roster):
+    # A custom plan of a search took longer to make than to run (use_search_settings).
+    engine = create_engine(app.config["SETTINGS"].app_url)
+    try:
+        with Session(engine) as session, session.begin():
+            session.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
+                            {"t": str(tenant.id)})
+            ctx = ReadContext(session=session, principal=Principal.system(tenant.id))
+            first = search_patients(SearchPatients(q="jose garcia"), ctx)
+            again = search_patients(SearchPatients(q="Jsoe Garsia"), ctx)
+            plans = session.execute(text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%WITH matched AS%'")).all()
+    finally:
+        engine.dispose()
+    assert first[0].family_name == again[0].family_name == "García"
+    assert plans == [(2, 0)]  # one statement for both names, planned once
 
 
 def test_a_search_statement_is_built_once_per_shape_with_the_words_bound():
@@ -296,3 +358,6 @@ def test_a_search_statement_is_built_once_per_shape_with_the_words_bound():
     shorter, _ = search_statement(SearchPatients(q="ana garcia", limit=50))
     assert paged is not first
     assert shorter is not first
+    born, born_values = search_statement(SearchPatients(birth_date=date(1961, 5, 4)))
+    assert search_statement(SearchPatients(birth_date=date(1990, 1, 2)))[0] is born
+    assert born_values == {"rows": 51, "birth_date": date(1961, 5, 4)}

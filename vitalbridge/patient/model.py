@@ -60,6 +60,12 @@ class Patient(Base):
     )
 
 
+
+# A patient as queries answer it (every column but the generated search and sort names).
+VIEW_COLUMNS = (Patient.id, Patient.mrn, Patient.given_name, Patient.family_name,
+                Patient.birth_date, Patient.sex, Patient.email, Patient.phone,
+                Patient.address, Patient.version, Patient.created_at, Patient.updated_at)
+
 class PatientName(Base):
     """Every search name a patient of the tenant has had, once however many share it.
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 
 from vitalbridge.db import among
 from vitalbridge.driver_sql import DriverStatement
@@ -19,7 +20,7 @@ from vitalbridge.patient.messages import (
     PatientView,
     SearchPatients,
 )
-from vitalbridge.patient.model import Patient
+from vitalbridge.patient.model import VIEW_COLUMNS, Patient
 from vitalbridge.patient.search import search_statement, search_words, use_search_settings
 
 
@@ -35,7 +36,7 @@ def get_patients(query: GetPatients, ctx: ReadContext) -> list[PatientView]:
         return []
     # Columns, not entities: a read model asks for hundreds at once.
     found = {p.id: p for p in ctx.session.execute(
-        select(*_VIEW_COLUMNS).where(among(Patient.id, set(query.ids))))}
+        select(*VIEW_COLUMNS).where(among(Patient.id, set(query.ids))))}
     return [_view(found[i]) for i in dict.fromkeys(query.ids) if i in found]
 
 
@@ -52,19 +53,21 @@ def search_patients(query: SearchPatients, ctx: ReadContext) -> list[PatientHit]
     searching = bool(search_words(query.q or ""))
     if searching:
         use_search_settings(ctx.session)
-    hits = []
     statement, parameters = search_statement(query)
-    for patient, score, *rest in ctx.session.execute(statement, parameters):
-        sort_key = (score, patient.id) if searching else (rest[0], patient.id)
-        hits.append(PatientHit(**_fields(patient), score=score, sort_key=sort_key))
-    return hits
+    return [PatientHit(**_fields(hit), score=hit.score,
+                       sort_key=(hit.score if searching else hit.sort_name, hit.id))
+            for hit in _through_driver(statement).rows(ctx.session, parameters)]
 
 
-_VIEW_COLUMNS = (Patient.id, Patient.mrn, Patient.given_name, Patient.family_name,
-                 Patient.birth_date, Patient.sex, Patient.email, Patient.phone,
-                 Patient.address, Patient.version, Patient.created_at, Patient.updated_at)
+@functools.lru_cache(maxsize=1024)
+def _through_driver(statement: Select[Any]) -> DriverStatement:
+    # Search statements are built once per form (vitalbridge/patient/search.py), so this
+    # compiles each form once; prepared, the database plans each once per connection.
+    return DriverStatement.of(statement)
+
+
 # Through the driver (vitalbridge/driver_sql.py): every booking asks for its patient.
-_ONE = DriverStatement.of(select(*_VIEW_COLUMNS).where(Patient.id == bindparam("patient_id")))
+_ONE = DriverStatement.of(select(*VIEW_COLUMNS).where(Patient.id == bindparam("patient_id")))
 
 
 def _view(patient: Any) -> PatientView:

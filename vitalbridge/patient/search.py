@@ -42,10 +42,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import tuple_ as row
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from vitalbridge.patient.messages import SearchPatients
-from vitalbridge.patient.model import Patient, PatientName
+from vitalbridge.patient.model import VIEW_COLUMNS, Patient, PatientName
 from vitalbridge.patient.mrn import normalise_mrn
 
 # Far below pg_trgm's 0.6: one wrong letter inside a 4-letter name ("jahn" for "john")
@@ -70,10 +70,17 @@ def search_words(q: str) -> list[str]:
 
 
 def use_search_settings(session: Session | Connection) -> None:
-    """Set the trigram thresholds for this (read-only) transaction only."""
+    """Set the trigram thresholds, and generic plans, for this (read-only) transaction.
+
+    A custom plan of a search costs more than running it: the planner estimates each
+    trigram condition by trying it on the column's statistics, 7-9 ms for a search of
+    two words. The generic plan, made once per prepared statement and connection, does
+    without the words (over 400 typed names of a million patients, p95 12.1 -> 5.9 ms).
+    """
     session.execute(text(
         "SELECT set_config('pg_trgm.word_similarity_threshold', :word, true), "
-        "set_config('pg_trgm.strict_word_similarity_threshold', :strict, true)"),
+        "set_config('pg_trgm.strict_word_similarity_threshold', :strict, true), "
+        "set_config('plan_cache_mode', 'force_generic_plan', true)"),
         {"word": str(WORD_SIMILARITY_THRESHOLD),
          "strict": str(STRICT_WORD_SIMILARITY_THRESHOLD)})
 
@@ -83,33 +90,37 @@ Bound = tuple["Select[*tuple[Any, ...]]", dict[str, Any]]
 # What a search statement's form depends on, per typed word: its comparison operator
 # and how many spellings it is tried in. The words themselves are parameters.
 Shape = tuple[tuple[str, int], ...]
+# The exact filters given (some of birth_date, phone, mrn); their values are parameters.
+Filters = tuple[str, ...]
+
+_FILTERED_COLUMNS = {"birth_date": Patient.birth_date, "phone": Patient.phone,
+                     "mrn": Patient.mrn}
 
 
 def search_statement(query: SearchPatients) -> Bound:
-    """The SELECT of (Patient, score, sort key...) answering ``query``, limit + 1 rows,
-    with its parameters."""
+    """The SELECT answering ``query`` (a patient's columns, its score, and without words
+    its sort name), limit + 1 rows, with its parameters. Statements are built once per
+    form: names typed alike share one, so the database can keep its plan."""
     words = search_words(query.q or "")
     if not words:
-        stmt = _filtered(select(Patient), query).add_columns(
-            cast(null(), Double).label("score"), Patient.sort_name)
-        if query.after:
-            stmt = stmt.where(row(Patient.sort_name, Patient.id) > row(*query.after))
-        return stmt.order_by(Patient.sort_name, Patient.id).limit(query.limit + 1), {}
+        return _listed(query)
     if _has_filters(query):
         return _ranked_patients(query, words)
     return _ranked_names(query, words)
 
 
+def _listed(query: SearchPatients) -> Bound:
+    """No name typed: the filtered patients in name order."""
+    values = _common_values(query)
+    if query.after:
+        values.update({"after_sort_name": query.after[0], "after_id": query.after[1]})
+    return _listed_statement(_filters(query), bool(query.after)), values
+
+
 def _ranked_patients(query: SearchPatients, words: list[str]) -> Bound:
     """Every matching patient scored: with a birth date, phone or MRN there are few."""
     shape, values = _bound_words(query, words)
-    score = _score(shape, Patient.search_name)
-    ranked = score.label("score")
-    stmt = _filtered(select(Patient), query).add_columns(ranked).where(
-        *(_word_matches(n, word, Patient.search_name) for n, word in enumerate(shape)))
-    if query.after:
-        stmt = stmt.where(row(score, Patient.id) < _CURSOR)
-    return stmt.order_by(ranked.desc(), Patient.id.desc()).limit(_ROWS), values
+    return _patients_statement(shape, _filters(query), bool(query.after)), values
 
 
 def _ranked_names(query: SearchPatients, words: list[str]) -> Bound:
@@ -120,38 +131,72 @@ def _ranked_names(query: SearchPatients, words: list[str]) -> Bound:
     return _names_statement(shape, bool(query.after)), values
 
 
+# Built once per form (building one took about 1.6 ms, a tenth of a search).
+
+@functools.lru_cache(maxsize=64)
+def _listed_statement(filters: Filters, paged: bool) -> Select[Any]:
+    stmt = _filtered(select(*VIEW_COLUMNS, cast(null(), Double).label("score"),
+                            Patient.sort_name), filters)
+    if paged:
+        stmt = stmt.where(row(Patient.sort_name, Patient.id) > row(
+            bindparam("after_sort_name", type_=Text), _AFTER_ID))
+    return stmt.order_by(Patient.sort_name, Patient.id).limit(_ROWS)
+
+
+@functools.lru_cache(maxsize=512)
+def _patients_statement(shape: Shape, filters: Filters, paged: bool) -> Select[Any]:
+    score = _score(shape, Patient.search_name)
+    ranked = score.label("score")
+    stmt = _filtered(select(*VIEW_COLUMNS, ranked), filters).where(
+        *(_word_matches(n, word, Patient.search_name) for n, word in enumerate(shape)))
+    if paged:
+        stmt = stmt.where(row(score, Patient.id) < _CURSOR)
+    return stmt.order_by(ranked.desc(), Patient.id.desc()).limit(_ROWS)
+
+
 @functools.lru_cache(maxsize=512)
 def _names_statement(shape: Shape, paged: bool) -> Select[Any]:
-    # Built once per form (building one took about 1.6 ms, a tenth of a search).
     score = _score(shape, PatientName.search_name)
-    names = select(PatientName.search_name, score.label("score")).where(
-        *(_word_matches(n, word, PatientName.search_name) for n, word in enumerate(shape)))
-    if paged:
-        names = names.where(score <= _CURSOR_SCORE)
-    matched = names.subquery("matched")
-    page = select(Patient).where(Patient.search_name == matched.c.search_name)
+    # MATERIALIZED: inlined, the names' scores were computed again for every patient
+    # row read (a common name's namesakes), up to 180 ms for one search of a million.
+    matched = select(PatientName.search_name, score.label("score")).where(
+        *(_word_matches(n, word, PatientName.search_name) for n, word in enumerate(shape))
+    ).cte("matched").prefix_with("MATERIALIZED")
+    page = select(*VIEW_COLUMNS).where(Patient.search_name == matched.c.search_name)
     if paged:
         page = page.where(row(matched.c.score, Patient.id) < _CURSOR)
     each = page.order_by(Patient.id.desc()).limit(_ROWS).lateral("each_name")
-    patient = aliased(Patient, each)
-    return (select(patient, matched.c.score).select_from(matched).join(each, true())
-            .order_by(matched.c.score.desc(), patient.id.desc()).limit(_ROWS))
+    stmt = select(*each.c, matched.c.score).select_from(matched).join(each, true())
+    if paged:
+        stmt = stmt.where(matched.c.score <= _CURSOR_SCORE)  # names with no page left
+    return stmt.order_by(matched.c.score.desc(), each.c.id.desc()).limit(_ROWS)
 
 
 _ROWS = bindparam("rows", type_=Integer)  # a page and one more
+_AFTER_ID = bindparam("after_id", type_=Uuid)
 _CURSOR_SCORE = bindparam("after_score", type_=Double)
-_CURSOR = row(_CURSOR_SCORE, bindparam("after_id", type_=Uuid))
+_CURSOR = row(_CURSOR_SCORE, _AFTER_ID)
 _WHOLE_QUERY = bindparam("whole_query", type_=Text)
+
+
+def _common_values(query: SearchPatients) -> dict[str, Any]:
+    """The page size and the exact filters' values."""
+    values: dict[str, Any] = {"rows": query.limit + 1, "birth_date": query.birth_date,
+                              "phone": query.phone}
+    if query.mrn is not None:
+        values["mrn"] = normalise_mrn(query.mrn)
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _bound_words(query: SearchPatients, words: list[str]) -> tuple[Shape, dict[str, Any]]:
     """A ranked statement's shape, and the values of its parameters (the typed words'
-    spellings, the whole query, the page size, the cursor)."""
+    spellings, the whole query, the page size, the filters, the cursor)."""
     spellings = [_spellings(word) for word in words]
-    values: dict[str, Any] = {_spelling_name(n, m): spelling
-                              for n, tried in enumerate(spellings)
-                              for m, spelling in enumerate(tried)}
-    values.update({"rows": query.limit + 1, "whole_query": " ".join(words)})
+    values = _common_values(query)
+    values.update({_spelling_name(n, m): spelling
+                   for n, tried in enumerate(spellings)
+                   for m, spelling in enumerate(tried)})
+    values["whole_query"] = " ".join(words)
     if query.after:
         values.update({"after_score": query.after[0], "after_id": query.after[1]})
     shape = tuple((_operator(word), len(tried)) for word, tried in zip(words, spellings,
@@ -167,13 +212,14 @@ def _has_filters(query: SearchPatients) -> bool:
     return any(value is not None for value in (query.birth_date, query.phone, query.mrn))
 
 
-def _filtered(stmt: Select[Any], query: SearchPatients) -> Select[Any]:
-    if query.birth_date is not None:
-        stmt = stmt.where(Patient.birth_date == query.birth_date)
-    if query.phone is not None:
-        stmt = stmt.where(Patient.phone == query.phone)
-    if query.mrn is not None:
-        stmt = stmt.where(Patient.mrn == normalise_mrn(query.mrn))
+def _filters(query: SearchPatients) -> Filters:
+    return tuple(name for name in _FILTERED_COLUMNS if getattr(query, name) is not None)
+
+
+def _filtered(stmt: Select[Any], filters: Filters) -> Select[Any]:
+    for name in filters:
+        column = _FILTERED_COLUMNS[name]
+        stmt = stmt.where(column == bindparam(name, type_=column.type))
     return stmt
 
 
