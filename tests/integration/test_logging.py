@@ -27,3 +27,13 @@ def test_log_lines_are_json_with_the_request_id(client, tenant, monkeypatch):
     outside = [line for line in lines if line["event"] == "outside a request"]
     assert outside
     assert "request_id" not in outside[0]  # the context is cleared after each request
+
+
+def test_access_lines_follow_the_log_level(client, monkeypatch):
+    stream = io.StringIO()
+    configure_logging("WARNING")
+    monkeypatch.setattr(logging.getLogger().handlers[0], "stream", stream)
+    client.get("/health/live")
+    logging.getLogger("vitalbridge.test").warning("kept")
+    configure_logging("INFO")
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["kept"]

@@ -5,7 +5,6 @@ Each request also leaves one JSON access-log line (status, duration) under its i
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -13,7 +12,8 @@ import uuid
 import structlog
 from flask import Flask, Response, g, request
 
-log = logging.getLogger("vitalbridge.access")
+from vitalbridge.logs import log_request
+
 HEADER = "X-Request-ID"
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
@@ -39,6 +39,5 @@ def _echo(response: Response) -> Response:
     if "request_id" in g:
         response.headers[HEADER] = g.request_id
         elapsed_ms = round((time.perf_counter() - g.started) * 1000, 2)
-        log.info("request handled", extra={"status": response.status_code,
-                                            "duration_ms": elapsed_ms})
+        log_request(status=response.status_code, duration_ms=elapsed_ms)
     return response
