@@ -86,6 +86,10 @@ class _HandlerStream:
         try:
             self._handler.stream.write(line + "\n")
             self._handler.stream.flush()
+        except Exception:  # noqa: BLE001 (whatever the stream raised)
+            # As the handler itself does: a line that cannot be written is reported on
+            # stderr and never fails the request that logged it.
+            self._handler.handleError(logging.makeLogRecord({"msg": line}))
         finally:
             self._handler.release()
 

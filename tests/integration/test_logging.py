@@ -37,3 +37,12 @@ def test_access_lines_follow_the_log_level(client, monkeypatch):
     logging.getLogger("vitalbridge.test").warning("kept")
     configure_logging("INFO")
     assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["kept"]
+
+
+def test_a_log_stream_that_fails_never_fails_the_request(client, monkeypatch):
+    closed = io.StringIO()
+    closed.close()
+    configure_logging("INFO")
+    monkeypatch.setattr(logging.getLogger().handlers[0], "stream", closed)
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # no report on stderr
+    assert client.get("/health/live").status_code == 200
