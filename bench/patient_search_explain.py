@@ -3,7 +3,9 @@
 Loads N patients (default 100 000) into one tenant of a throwaway embedded PostgreSQL
 (or of the empty database whose owner URL is given), migrates it, ANALYZEs, then runs
 the app's own search statement under row-level security and prints EXPLAIN ANALYZE of
-the first query and the median time of each.
+the first query and the median time of each. The statement runs unprepared, on a custom
+plan, where the app runs it prepared on the generic plan (vitalbridge/patient/search.py,
+use_search_settings); tests/api/test_patient_search.py explains the generic one.
 
     .venv/bin/python bench/patient_search_explain.py [--rows 100000] [--owner-url URL]
 """
@@ -66,7 +68,7 @@ def load(owner_url: str, tenant: uuid.UUID, rows: int) -> str:
 
 
 def run(conn: Connection, tenant: uuid.UUID, q: str, explain: bool) -> tuple[float, str]:
-    """One search as the app would run it; its duration (and plan when asked)."""
+    """One search with the app's statement and settings; its duration (and plan when asked)."""
     conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
     use_search_settings(conn)
     statement, parameters = search_statement(SearchPatients(q=q, limit=50))
