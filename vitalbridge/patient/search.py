@@ -104,7 +104,7 @@ def search_statement(query: SearchPatients) -> Bound:
     words = search_words(query.q or "")
     if not words:
         return _listed(query)
-    if _has_filters(query):
+    if _filters(query):
         return _ranked_patients(query, words)
     return _ranked_names(query, words)
 
@@ -180,12 +180,12 @@ _WHOLE_QUERY = bindparam("whole_query", type_=Text)
 
 
 def _common_values(query: SearchPatients) -> dict[str, Any]:
-    """The page size and the exact filters' values."""
-    values: dict[str, Any] = {"rows": query.limit + 1, "birth_date": query.birth_date,
-                              "phone": query.phone}
-    if query.mrn is not None:
-        values["mrn"] = normalise_mrn(query.mrn)
-    return {name: value for name, value in values.items() if value is not None}
+    """The page size and the exact filters' values (the MRN as stored)."""
+    values: dict[str, Any] = {"rows": query.limit + 1}
+    for name in _filters(query):
+        value = getattr(query, name)
+        values[name] = normalise_mrn(value) if name == "mrn" else value
+    return values
 
 
 def _bound_words(query: SearchPatients, words: list[str]) -> tuple[Shape, dict[str, Any]]:
@@ -206,10 +206,6 @@ def _bound_words(query: SearchPatients, words: list[str]) -> tuple[Shape, dict[s
 
 def _spelling_name(word: int, spelling: int) -> str:
     return f"word{word}_spelling{spelling}"
-
-
-def _has_filters(query: SearchPatients) -> bool:
-    return any(value is not None for value in (query.birth_date, query.phone, query.mrn))
 
 
 def _filters(query: SearchPatients) -> Filters:
