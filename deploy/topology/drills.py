@@ -93,14 +93,16 @@ class Drills:
 
     def kill_app_server(self) -> Result:
         victim = WEB_INSTANCES[0]
-        pid = _pid(self.layout, victim)
+        pid, port = _pid(self.layout, victim), self.layout.ports.web[0]
         with booking_stream(self.desks) as outcome:
             time.sleep(STEADY_SECONDS)
             killed_at = time.monotonic()
             processes.kill_group(pid, signal.SIGKILL)
-            # A request sent before every process of the server is gone may still have
-            # reached it: the server is dead from this moment, not from the signal's.
-            _wait_for(lambda: not processes.group_alive(pid), timeout=10, pause=0.001)
+            # A request sent before every process of the server is gone and every socket
+            # of it closed may still have reached it: the server is dead from this
+            # moment, not from the signal's.
+            _wait_for(lambda: not processes.group_alive(pid)
+                      and not processes.port_held(port), timeout=10, pause=0.001)
             dead_at = time.monotonic()
             time.sleep(AFTER_FAILURE_SECONDS)
         in_flight = [a for a in outcome.answers
@@ -116,8 +118,9 @@ class Drills:
             f"{len(outcome.answers)} bookings sent, {len(outcome.booked_ids())} x 201 "
             f"({len(after)} after the kill), 201s missing from the database: {len(lost)}; "
             f"5xx/no answer: {_statuses(failures)} (sent once it was dead: {len(late)}), "
-            f"in flight at the kill: {len(in_flight)} (dead {1000 * (dead_at - killed_at):.0f}"
-            f" ms after the signal); other answers: {_statuses(outcome.other())}"
+            f"in flight at the kill: {len(in_flight)} (dead, its port closed, "
+            f"{1000 * (dead_at - killed_at):.0f} ms after the signal); other answers: "
+            f"{_statuses(outcome.other())}"
             + "".join(f"; late {a.status} sent {1000 * (a.sent_at - dead_at):.0f} ms after"
                       for a in late)))
 

@@ -90,6 +90,30 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+# /proc/net/tcp's states of a socket some process still holds open on its side:
+# ESTABLISHED, CLOSE_WAIT (the peer has closed, we have not) and LISTEN. Once every file
+# of a socket is closed, the kernel moves it on (FIN_WAIT, LAST_ACK, TIME_WAIT, CLOSE).
+_HELD_STATES = {"01", "08", "0A"}
+
+
+def port_held(port: int) -> bool:
+    """Whether any socket is still open on local TCP ``port`` (listening or connected).
+
+    A process is gone from /proc's list before its sockets are closed: SIGKILL ends a
+    multithreaded process's leader first, and its other threads close the files after
+    they have torn the memory down (tens of ms seen on a busy machine). Until then the
+    port still accepts and reads requests that nobody will answer.
+    """
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(wanted) and fields[3] in _HELD_STATES:
+                    return True
+    return False
+
+
 def _zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
