@@ -101,8 +101,8 @@ class Drills:
             # A request sent before every process of the server is gone and every socket
             # of it closed may still have reached it: the server is dead from this
             # moment, not from the signal's.
-            _wait_for(lambda: not processes.group_alive(pid)
-                      and not processes.port_held(port), timeout=10, pause=0.001)
+            died = _wait_for(lambda: not processes.group_alive(pid)
+                             and not processes.port_held(port), timeout=10, pause=0.001)
             dead_at = time.monotonic()
             time.sleep(AFTER_FAILURE_SECONDS)
         in_flight = [a for a in outcome.answers
@@ -112,13 +112,14 @@ class Drills:
         after = [a for a in outcome.answers if a.sent_at > killed_at and a.status == 201]
         lost = _missing_appointments(self, outcome.booked_ids())
         _restart(self.layout, victim)
-        passed = (not lost and not late and len(failures) <= len(in_flight) and bool(after)
-                  and not outcome.other())
+        passed = (died and not lost and not late and len(failures) <= len(in_flight)
+                  and bool(after) and not outcome.other())
         return Result(passed, (
             f"{len(outcome.answers)} bookings sent, {len(outcome.booked_ids())} x 201 "
             f"({len(after)} after the kill), 201s missing from the database: {len(lost)}; "
             f"5xx/no answer: {_statuses(failures)} (sent once it was dead: {len(late)}), "
-            f"in flight at the kill: {len(in_flight)} (dead, its port closed, "
+            f"in flight at the kill: {len(in_flight)} ("
+            f"{'dead, its port closed,' if died else 'NOT dead or its port still open'} "
             f"{1000 * (dead_at - killed_at):.0f} ms after the signal); other answers: "
             f"{_statuses(outcome.other())}"
             + "".join(f"; late {a.status} sent {1000 * (a.sent_at - dead_at):.0f} ms after"
